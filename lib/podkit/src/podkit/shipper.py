@@ -1,0 +1,124 @@
+"""At-least-once delivery of a batch to an HTTP sink, with the retry rules of Fluent Bit and Vector.
+
+A batch is retried on connection errors, timeouts, 5xx and 429 (honouring Retry-After) with exponential
+backoff and full jitter, for as long as it takes: the caller's checkpoint does not move until `deliver`
+returns, so nothing is dropped by an outage or a restart. Any other 4xx is final: the sink will never take
+that batch, and the caller dead-letters it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+log = logging.getLogger("podkit.shipper")
+
+
+class Delivery(enum.Enum):
+    DELIVERED = "delivered"
+    REJECTED = "rejected"  # a 4xx other than 408/429: final, dead-letter it
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_backoff: float = 0.2
+    max_backoff: float = 30.0
+    max_retry_after: float = 300.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, initial * 2**attempt)]."""
+        return random.uniform(0, min(self.max_backoff, self.initial_backoff * (2**attempt)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: Delivery
+    status: int | None
+    attempts: int
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def is_retryable(status: int) -> bool:
+    return status >= 500 or status in (408, 429)
+
+
+class HttpShipper:
+    """POSTs batches to one URL; `deliver` returns only when the sink took the batch or refused it for good.
+
+    `on_retry` is called with the reason of each failed attempt (for metrics).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        content_type: str,
+        timeout: float = 10.0,
+        policy: RetryPolicy = RetryPolicy(),
+        headers: dict[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.policy = policy
+        self._headers = {"content-type": content_type, **(headers or {})}
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._on_retry = on_retry
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def deliver(self, body: bytes, *, extra_headers: dict[str, str] | None = None) -> Outcome:
+        headers = {**self._headers, **(extra_headers or {})}
+        attempt = 0
+        while True:
+            attempt += 1
+            status: int | None = None
+            wait: float | None = None
+            try:
+                response = await self._client.post(self.url, content=body, headers=headers)
+                status = response.status_code
+                if 200 <= status < 300:
+                    return Outcome(Delivery.DELIVERED, status, attempt)
+                if not is_retryable(status):
+                    log.warning("sink refused a batch", extra={"sink": self.url, "status": status})
+                    return Outcome(Delivery.REJECTED, status, attempt)
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                if retry_after is not None:
+                    wait = min(retry_after, self.policy.max_retry_after)
+                reason = f"status {status}"
+            except httpx.HTTPError as exc:
+                reason = type(exc).__name__
+            if wait is None:
+                wait = self.policy.backoff(attempt - 1)
+            log.warning(
+                "sink delivery failed, will retry",
+                extra={"sink": self.url, "reason": reason, "attempt": attempt, "retry_in_s": round(wait, 3)},
+            )
+            if self._on_retry is not None:
+                self._on_retry(reason)
+            await asyncio.sleep(wait)
+
