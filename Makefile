@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PACKAGES := lib/podkit services/webserver services/ambassador services/login-sidecar services/adapter tools/localpod
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-unit lint clean
+.PHONY: help install lock run test test-env test-unit lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,8 +27,12 @@ lock: ## re-pin requirements/lock.txt from requirements/dev.in
 run: install ## the pod as four local processes (ambassador on 127.0.0.1:8000); Ctrl-C stops it
 	$(PY) -m localpod
 
-test: install ## all tests
+test: install test-env ## all tests (as root it first installs the engines the container tests need)
 	$(PY) -m pytest
+
+test-env: ## as root: install and start what the container and pod tests need (idempotent, fast when present)
+	@if [ "$$(id -u)" != 0 ]; then echo "test-env: not root, using the engines already here"; \
+	else for script in ops/ci-containers.sh ops/ci-k8s.sh; do [ ! -x $$script ] || ./$$script || exit 1; done; fi
 
 test-unit: install ## the unit tests of podkit and the services only
 	$(PY) -m pytest lib/podkit/tests services

@@ -59,9 +59,7 @@ class Env:
         _check_range(name, number, minimum, maximum)
         return number
 
-    def float(
-        self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
-    ) -> float:
+    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
         value = self.raw(name)
         if value is None:
             return default

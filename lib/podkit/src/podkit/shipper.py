@@ -35,7 +35,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, initial * 2**attempt)]."""
-        return random.uniform(0, min(self.max_backoff, self.initial_backoff * (2**attempt)))
+        return random.uniform(0, min(self.max_backoff, self.initial_backoff * (2**attempt)))  # noqa: S311 - jitter, not crypto
 
 
 @dataclass(frozen=True)
@@ -121,4 +121,3 @@ class HttpShipper:
             if self._on_retry is not None:
                 self._on_retry(reason)
             await asyncio.sleep(wait)
-
