@@ -1,0 +1,46 @@
+"""`python -m webserver`: settings from the environment, JSON logs, then uvicorn until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+from types import FrameType
+
+import uvicorn
+from podkit import jsonlog
+from podkit.config import load_or_exit
+
+from webserver.app import create_app
+from webserver.config import Settings
+
+SERVICE = "webserver"
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """Uvicorn re-raises the stop signal after its graceful shutdown; landing here lets us exit 0."""
+
+
+def main() -> None:
+    settings = load_or_exit(lambda: Settings.from_env(os.environ))
+    jsonlog.configure(SERVICE, settings.log_level)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
+        date_header=True,
+        access_log=False,
+        log_config=jsonlog.uvicorn_log_config(SERVICE, settings.log_level),
+        timeout_graceful_shutdown=10,
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _ignore)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

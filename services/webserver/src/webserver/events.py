@@ -1,0 +1,226 @@
+"""The login events: building one (docs/design.md, contracts/login-event.schema.json) and appending it.
+
+The writer appends each event as one `write()` of the JSON line plus `\\n` to a file opened with O_APPEND,
+so a reader never sees two events interleaved. It rotates the file by rename when it would grow past
+`max_bytes` (events.jsonl -> events.jsonl.1 -> .2 ...), reopens it when something else renamed or removed
+it, and never leaves a partial line in front of a new event: after a crash or a short write it first
+ends the broken line with `\\n` (the sidecar dead-letters that line; the next one is whole).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import stat
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiofiles
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncFileIO
+
+log = logging.getLogger("webserver.events")
+
+SERVICE = "webserver"
+MAX_USERNAME = 256
+MAX_USER_AGENT = 512
+MAX_REQUEST_ID = 128
+
+EventType = Literal["login.success", "login.failure", "logout"]
+Reason = Literal[
+    "unknown_user",
+    "bad_password",
+    "locked_out",
+    "malformed_request",
+    "invalid_username",
+    "csrf_failed",
+    "no_session",
+    "audit_unavailable",
+]
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+
+def _text(value: str) -> str:
+    """Lone surrogates (possible from JSON input) cannot be UTF-8: they become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def request_id_field(header: str | None) -> str | None:
+    """X-Request-ID when it is printable ASCII, capped at 128 characters; otherwise null."""
+    if not header or not _PRINTABLE_ASCII.fullmatch(header):
+        return None
+    return header[:MAX_REQUEST_ID]
+
+
+def user_agent_field(header: str | None) -> str | None:
+    return None if header is None else _text(header[:MAX_USER_AGENT])
+
+
+def build_event(
+    *,
+    event_type: EventType,
+    reason: Reason | None,
+    username: str | None,
+    client_ip: str,
+    user_agent: str | None,
+    request_id: str | None,
+    pod: str,
+) -> dict[str, Any]:
+    """One event with the fields in the contract's order; strings are cut to the schema's lengths."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "event_type": event_type,
+        "outcome": "success" if reason is None else "failure",
+        "reason": reason,
+        "username": None if username is None else _text(username[:MAX_USERNAME]),
+        "username_truncated": username is not None and len(username) > MAX_USERNAME,
+        "client_ip": client_ip[:64],
+        "user_agent": user_agent_field(user_agent),
+        "request_id": request_id_field(request_id),
+        "service": SERVICE,
+        "pod": pod,
+    }
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """One line of ASCII JSON: non-ASCII is escaped, so no byte of a value can look like a line break."""
+    return json.dumps(event, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+class EventWriteError(Exception):
+    """The event could not be appended; the caller must refuse what the event would have recorded."""
+
+
+async def _ends_in_partial_line(path: Path) -> bool:
+    """True when a regular file's last byte is not `\n` (a crash or a short write cut a line)."""
+    try:
+        st = await aiofiles.os.stat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return False
+    async with aiofiles.open(path, "rb") as file:
+        await file.seek(st.st_size - 1)
+        last: bytes = await file.read(1)
+    return last != b"\n"
+
+
+def _open_append(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_APPEND | os.O_CLOEXEC, 0o640)
+
+
+class EventWriter:
+    """Appends encoded events to `path`; every method is safe to call from concurrent tasks."""
+
+    def __init__(self, path: Path, *, max_bytes: int, keep: int, on_rotate: Callable[[], None] | None = None) -> None:
+        self.path = path
+        self._on_rotate = on_rotate
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._file: AsyncFileIO | None = None
+        self._size = 0
+        self._regular = False
+        self._lock = asyncio.Lock()
+        self.last_error: str | None = None
+
+    async def open(self) -> None:
+        """Open at start-up; a failure is logged and retried on the next write (readiness says so)."""
+        async with self._lock:
+            try:
+                await self._open()
+            except OSError as exc:
+                self.last_error = f"cannot open: {exc.strerror}"
+                log.error("cannot open the events file", extra={"path": str(self.path), "error": str(exc)})
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def write(self, line: bytes) -> None:
+        """Append one encoded event, or raise EventWriteError (nothing, or a partial line, was written)."""
+        async with self._lock:
+            try:
+                await self._prepare(len(line))
+                assert self._file is not None
+                written = await self._file.write(line)
+                if written != len(line):
+                    await self._close()  # the next open ends the partial line first
+                    raise OSError(0, f"short write ({written} of {len(line)} bytes)")
+            except OSError as exc:
+                self.last_error = exc.strerror or str(exc)
+                raise EventWriteError(self.last_error) from exc
+            self.last_error = None
+
+    def writable(self) -> tuple[bool, str]:
+        """Whether an append can be expected to work, judged without writing (for /readyz)."""
+        if self._file is None:
+            return False, f"events file not open: {self.last_error or 'not started'}"
+        if not os.access(self.path, os.W_OK):
+            return False, "events file not writable"
+        try:
+            fs = os.fstatvfs(self._file.fileno())
+        except OSError as exc:
+            return False, f"events file system: {exc.strerror}"
+        if fs.f_flag & os.ST_RDONLY:
+            return False, "events file system is read-only"
+        if self._regular and fs.f_bavail == 0:
+            return False, "events file system is full"
+        # A failed write alone does not make the pod unready: with no traffic, nothing would clear it.
+        return True, "ok" if self.last_error is None else f"ok, but the last event write failed: {self.last_error}"
+
+    async def _open(self) -> None:
+        await self._close()
+        if await _ends_in_partial_line(self.path):
+            log.warning("events file ends in a partial line, ending it", extra={"path": str(self.path)})
+            async with aiofiles.open(self.path, "ab", buffering=0, opener=_open_append) as repair:
+                await repair.write(b"\n")
+        self._file = await aiofiles.open(self.path, "ab", buffering=0, opener=_open_append)
+        st = os.fstat(self._file.fileno())
+        self._size = st.st_size
+        self._regular = stat.S_ISREG(st.st_mode)
+
+    async def _close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                await file.close()
+            except OSError as exc:  # pragma: no cover - close of an append-only fd
+                log.warning("closing the events file failed", extra={"error": str(exc)})
+
+    async def _prepare(self, incoming: int) -> None:
+        """Make sure the open file is the one at the path and has room for `incoming` bytes."""
+        if self._file is None or await self._replaced():
+            await self._open()
+        if self._regular and self._size > 0 and self._size + incoming > self.max_bytes:
+            await self._rotate()
+
+    async def _replaced(self) -> bool:
+        assert self._file is not None
+        try:
+            at_path = await aiofiles.os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        ours = os.fstat(self._file.fileno())
+        self._size = ours.st_size
+        return (at_path.st_dev, at_path.st_ino) != (ours.st_dev, ours.st_ino)
+
+    async def _rotate(self) -> None:
+        await self._close()
+        for index in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if await aiofiles.os.path.exists(older):
+                await aiofiles.os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
+        await aiofiles.os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        if self._on_rotate is not None:
+            self._on_rotate()
+        log.info("events file rotated", extra={"path": str(self.path), "keep": self.keep})
+        await self._open()

@@ -1,0 +1,74 @@
+"""argon2id hashing and verification that never blocks the event loop and costs the same for every attempt.
+
+An unknown user is checked against a dummy hash made at start-up with the configured parameters, so the
+time an attempt takes does not tell whether the name exists. Verification runs in a worker thread, at most
+one per CPU at a time: more threads would only queue inside the CPU and use more memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from webserver.config import Argon2Params
+
+# Longer passwords are refused, and never hashed beyond this many characters (ASVS allows a cap of 64+).
+MAX_PASSWORD_CHARS = 1024
+
+
+def make_hasher(params: Argon2Params) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=params.time_cost,
+        memory_cost=params.memory_kib,
+        parallelism=params.parallelism,
+        hash_len=32,
+        salt_len=16,
+        type=Type.ID,
+    )
+
+
+def password_bytes(password: str) -> bytes:
+    """UTF-8 of the password; `surrogatepass` so a lone surrogate from JSON cannot make the encoder raise."""
+    return password.encode("utf-8", "surrogatepass")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class PasswordChecker:
+    """Verifies passwords against stored hashes, or against the dummy hash when there is none."""
+
+    def __init__(self, params: Argon2Params, concurrency: int | None = None) -> None:
+        self.hasher = make_hasher(params)
+        self._dummy_hash = self.hasher.hash(secrets.token_bytes(32))
+        self._slots = asyncio.Semaphore(concurrency or cpu_count())
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """True when a stored hash was made with other parameters (its verify time would differ)."""
+        try:
+            return self.hasher.check_needs_rehash(stored_hash)
+        except InvalidHashError:
+            return True
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        """True only when `stored_hash` is given and matches; the same work is done in every case."""
+        too_long = len(password) > MAX_PASSWORD_CHARS
+        secret = password_bytes(password[:MAX_PASSWORD_CHARS])
+        target = self._dummy_hash if stored_hash is None else stored_hash
+        async with self._slots:
+            matched = await asyncio.to_thread(self._verify_sync, target, secret)
+        return matched and stored_hash is not None and not too_long
+
+    def _verify_sync(self, stored_hash: str, secret: bytes) -> bool:
+        try:
+            return self.hasher.verify(stored_hash, secret)
+        except (VerificationError, InvalidHashError):
+            return False

@@ -1,0 +1,136 @@
+"""The events file: one line per write, partial-line repair, rotation by size, reopening, and write failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from webserver.events import EventWriteError, EventWriter, build_event, encode_event
+
+
+def event_line(username: str | None = "alice") -> bytes:
+    event = build_event(
+        event_type="login.failure",
+        reason="bad_password",
+        username=username,
+        client_ip="127.0.0.1",
+        user_agent=None,
+        request_id=None,
+        pod="p",
+    )
+    return encode_event(event)
+
+
+def test_built_events_match_the_schema_whatever_the_input(helpers: Any) -> None:
+    validator = jsonschema.Draft202012Validator(helpers.schema)
+    for username in (None, "", "x" * 300, "\x00\n\u2028\ud800", "]]><&"):
+        event = build_event(
+            event_type="logout",
+            reason=None,
+            username=username,
+            client_ip="2001:db8::1",
+            user_agent="\ud800" + "u" * 600,
+            request_id="é",
+            pod="p",
+        )
+        validator.validate(event)
+        line = encode_event(event)
+        assert line.isascii()
+        assert line.endswith(b"\n")
+        assert line.count(b"\n") == 1
+        assert list(json.loads(line)) == list(helpers.schema["required"])
+
+
+async def test_writes_append_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path, max_bytes=1 << 20, keep=2)
+    await writer.open()
+    await asyncio.gather(*(writer.write(event_line(f"user{i}")) for i in range(50)))
+    await writer.close()
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    assert sorted(json.loads(line)["username"] for line in lines[:-1]) == sorted(f"user{i}" for i in range(50))
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+
+
+async def test_a_partial_last_line_is_ended_before_the_next_event(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    whole = event_line()
+    path.write_bytes(whole + whole[:40])  # a crash in the middle of a write
+    writer = EventWriter(path, max_bytes=1 << 20, keep=2)
+    await writer.open()
+    await writer.write(whole)
+    await writer.close()
+    assert path.read_bytes() == whole + whole[:40] + b"\n" + whole
+
+
+async def test_rotation_by_size_keeps_the_configured_number_of_files(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    line = event_line()
+    writer = EventWriter(path, max_bytes=len(line) * 3, keep=2)
+    await writer.open()
+    for _ in range(10):
+        await writer.write(line)
+    await writer.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
+    sizes = [(tmp_path / name).stat().st_size for name in names]
+    assert sizes == [len(line), len(line) * 3, len(line) * 3]  # 10 = 3 + 3 + 3 (dropped) + 1
+
+
+async def test_the_file_is_reopened_when_replaced_or_removed(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path, max_bytes=1 << 20, keep=2)
+    await writer.open()
+    await writer.write(event_line("one"))
+    path.rename(tmp_path / "moved.jsonl")  # someone rotated it for us
+    await writer.write(event_line("two"))
+    path.unlink()
+    await writer.write(event_line("three"))
+    await writer.close()
+    assert json.loads((tmp_path / "moved.jsonl").read_bytes())["username"] == "one"
+    assert json.loads(path.read_bytes())["username"] == "three"
+
+
+async def test_write_errors_raise_and_a_missing_directory_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "later" / "events.jsonl"
+    writer = EventWriter(path, max_bytes=1 << 20, keep=2)
+    await writer.open()
+    assert writer.writable()[0] is False
+    with pytest.raises(EventWriteError):
+        await writer.write(event_line())
+    path.parent.mkdir()
+    await writer.write(event_line())
+    assert writer.writable() == (True, "ok")
+    await writer.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+async def test_login_is_refused_with_503_when_the_event_cannot_be_written(
+    make_client: Any, helpers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="webserver")
+    async with make_client(EVENTS_FILE="/dev/full") as client:
+        token = await helpers.csrf_token(client)
+        form = await client.post("/login", data={"username": "alice", "password": helpers.password, "csrf": token})
+        data = await client.post("/login", json={"username": "alice", "password": helpers.password})
+        bad = await client.post("/login", json={"username": "alice", "password": "wrong"})
+        assert form.status_code == data.status_code == bad.status_code == 503
+        assert "unavailable" in form.text
+        assert data.json() == {"error": "login unavailable, try again later"}
+        assert "session" not in client.cookies
+        assert (await client.get("/welcome")).status_code == 303
+        metrics = (await client.get("/metrics")).text
+    assert "loginpod_webserver_event_write_errors_total 3.0" in metrics
+    assert 'loginpod_webserver_login_attempts_total{outcome="failure",reason="audit_unavailable"} 3.0' in metrics
+    assert "loginpod_webserver_events_written_total 0.0" in metrics
+    errors = [r for r in caplog.records if "no event exists" in r.getMessage()]
+    assert len(errors) == 3
+    assert all(r.levelno == logging.ERROR for r in errors)
+    assert helpers.password not in caplog.text
