@@ -6,6 +6,7 @@ Each service keeps a frozen dataclass of its settings and builds it with these r
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -28,16 +29,18 @@ class ConfigError(ValueError):
 class Env:
     """Typed reads from one environment mapping."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[builtins.str, builtins.str]) -> None:
         self._environ = environ
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: builtins.str) -> builtins.str | None:
         value = self._environ.get(name)
         if value is None or value.strip() == "":
             return None
         return value.strip()
 
-    def str(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+    def str(
+        self, name: builtins.str, default: builtins.str | None = None, *, required: builtins.bool = False
+    ) -> builtins.str:
         value = self.raw(name)
         if value is None:
             if required or default is None:
@@ -45,10 +48,17 @@ class Env:
             return default
         return value
 
-    def optional_str(self, name: str) -> str | None:
+    def optional_str(self, name: builtins.str) -> builtins.str | None:
         return self.raw(name)
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         value = self.raw(name)
         if value is None:
             return default
@@ -59,7 +69,14 @@ class Env:
         _check_range(name, number, minimum, maximum)
         return number
 
-    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    def float(
+        self,
+        name: builtins.str,
+        default: builtins.float,
+        *,
+        minimum: builtins.float | None = None,
+        maximum: builtins.float | None = None,
+    ) -> builtins.float:
         value = self.raw(name)
         if value is None:
             return default
@@ -72,7 +89,7 @@ class Env:
         _check_range(name, number, minimum, maximum)
         return number
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -83,31 +100,33 @@ class Env:
             return False
         raise ConfigError(name, f"must be true or false, got {value!r}")
 
-    def port(self, name: str, default: int) -> int:
+    def port(self, name: builtins.str, default: builtins.int) -> builtins.int:
         return self.int(name, default, minimum=0, maximum=65535)
 
-    def path(self, name: str, default: str | None = None) -> Path:
+    def path(self, name: builtins.str, default: builtins.str | None = None) -> Path:
         return Path(self.str(name, default))
 
-    def url(self, name: str, default: str | None = None) -> str:
+    def url(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self.str(name, default)
         _check_url(name, value)
         return value.rstrip("/") if value.endswith("/") and urlsplit(value).path in ("", "/") else value
 
-    def optional_url(self, name: str) -> str | None:
+    def optional_url(self, name: builtins.str) -> builtins.str | None:
         value = self.raw(name)
         if value is None:
             return None
         _check_url(name, value)
         return value
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, default)
         if value not in choices:
             raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def networks(self, name: str, default: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    def networks(
+        self, name: builtins.str, default: builtins.str
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """A comma-separated list of addresses or CIDR networks (empty means none)."""
         value = self._environ.get(name, default)
         networks = []
@@ -120,7 +139,7 @@ class Env:
                 raise ConfigError(name, f"{item!r} is not an IP address or CIDR network") from None
         return tuple(networks)
 
-    def secret(self, name: str, *, min_bytes: int = 0) -> bytes:
+    def secret(self, name: builtins.str, *, min_bytes: builtins.int = 0) -> builtins.bytes:
         """A secret from `NAME_FILE` (a mounted Secret) or else `NAME`; required."""
         file_name = f"{name}_FILE"
         path = self.raw(file_name)
