@@ -50,15 +50,15 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() alone also takes "²", which float() refuses
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    except (TypeError, ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def is_retryable(status: int) -> bool:
@@ -108,7 +108,8 @@ class HttpShipper:
                     return Outcome(Delivery.REJECTED, status, attempt)
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
                 if retry_after is not None:
-                    wait = min(retry_after, self.policy.max_retry_after)
+                    # Never sooner than the sink asked, and still backing off when it asks for 0 every time.
+                    wait = min(max(retry_after, self.policy.backoff(attempt - 1)), self.policy.max_retry_after)
                 reason = f"status {status}"
             except httpx.HTTPError as exc:
                 reason = type(exc).__name__

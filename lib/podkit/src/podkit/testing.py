@@ -1,0 +1,140 @@
+"""Test support shared by the services' suites: polling with a deadline, and a sink that fails on demand.
+
+`SinkServer` stands in for an external log sink: a tiny HTTP/1.1 server on a free port that records every
+request and answers 200, or, as a test tells it (fault injection), 503, 429 with Retry-After, 400, a slow
+answer, or a connection closed without an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 429: "Too Many Requests"}
+
+
+async def wait_until(
+    condition: Callable[[], T | Awaitable[T]], *, within: float = 10.0, interval: float = 0.01, what: str = ""
+) -> T:
+    """Poll `condition` (sync or async) until it returns something truthy; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what or condition}")
+        await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How to answer one request instead of 200: a status (with Retry-After), a delay, or no answer at all."""
+
+    status: int = 503
+    retry_after: str | None = None
+    close: bool = False  # close the connection after reading the request, without answering
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+    status: int | None  # what was answered (None: the connection was closed)
+
+    def lines(self) -> list[bytes]:
+        return self.body.splitlines()
+
+
+@dataclass
+class SinkServer:
+    """`fail_next(...)` queues faults for the next requests; `outage` fails every request while it is set."""
+
+    host: str = "127.0.0.1"
+    outage: Fault | None = None
+    requests: list[Request] = field(default_factory=list)  # every attempt, in order
+    _faults: deque[Fault] = field(default_factory=deque)
+    _server: asyncio.Server | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/ingest"
+
+    @property
+    def accepted(self) -> list[Request]:
+        return [request for request in self.requests if request.status is not None and request.status < 300]
+
+    def accepted_lines(self) -> list[bytes]:
+        return [line for request in self.accepted for line in request.lines()]
+
+    def fail_next(self, *faults: Fault) -> None:
+        self._faults.extend(faults)
+
+    async def start(self) -> SinkServer:
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None
+
+    async def __aenter__(self) -> SinkServer:
+        return await self.start()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._answer_one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _answer_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        request_line = await reader.readline()
+        if not request_line:
+            return False
+        method, path, _ = request_line.decode("latin-1").split(" ", 2)
+        headers: dict[str, str] = {}
+        while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        fault = self._faults.popleft() if self._faults else self.outage
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.close:
+            self.requests.append(Request(method, path, headers, body, None))
+            return False
+        status = 200 if fault is None else fault.status
+        self.requests.append(Request(method, path, headers, body, status))
+        extra = "" if fault is None or fault.retry_after is None else f"Retry-After: {fault.retry_after}\r\n"
+        reason = _REASONS.get(status, "Service Unavailable" if status >= 500 else "Error")
+        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n{extra}\r\n".encode())
+        await writer.drain()
+        return True

@@ -1,0 +1,83 @@
+"""The sidecar's settings, read once from the environment (docs/design.md fixes the shared paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from podkit.config import ConfigError, Env
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SERVICE = "login-sidecar"
+
+
+@dataclass(frozen=True)
+class Settings:
+    source_file: Path
+    shared_dir: Path
+    metrics_host: str
+    metrics_port: int
+    poll_interval: float  # seconds between looks at the source when it has nothing new
+    segment_max_bytes: int
+    max_line_bytes: int
+    sink_url: str | None  # None: no shipping
+    sink_batch_max_events: int
+    sink_batch_max_bytes: int
+    sink_flush_interval: float  # seconds a partial batch may wait for more events
+    sink_timeout: float
+    sink_max_backoff: float
+    shutdown_grace: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        env = Env(environ)
+        return cls(
+            source_file=env.path("SOURCE_FILE", "/var/log/loginpod/events.jsonl"),
+            shared_dir=env.path("SHARED_DIR", "/shared"),
+            metrics_host=env.str("METRICS_HOST", "0.0.0.0"),
+            metrics_port=env.port("METRICS_PORT", 9101),
+            poll_interval=env.int("POLL_INTERVAL_MS", 10, minimum=1, maximum=60_000) / 1000,
+            segment_max_bytes=env.int("SEGMENT_MAX_BYTES", 64 << 20, minimum=1024, maximum=1 << 40),
+            max_line_bytes=env.int("MAX_LINE_BYTES", 1 << 20, minimum=256, maximum=64 << 20),
+            sink_url=env.optional_url("SINK_URL"),
+            sink_batch_max_events=env.int("SINK_BATCH_MAX_EVENTS", 500, minimum=1, maximum=1_000_000),
+            sink_batch_max_bytes=env.int("SINK_BATCH_MAX_BYTES", 1 << 20, minimum=1024, maximum=1 << 30),
+            sink_flush_interval=env.int("SINK_FLUSH_INTERVAL_MS", 1000, minimum=1, maximum=3_600_000) / 1000,
+            sink_timeout=env.float("SINK_TIMEOUT", 10.0, minimum=0.1, maximum=3600),
+            sink_max_backoff=env.float("SINK_MAX_BACKOFF", 30.0, minimum=0.01, maximum=3600),
+            shutdown_grace=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0, maximum=3600),
+            log_level=_log_level(env),
+        )
+
+    @property
+    def events_dir(self) -> Path:
+        return self.shared_dir / "events"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.shared_dir / "state" / "login-sidecar"
+
+    @property
+    def tail_checkpoint(self) -> Path:
+        return self.state_dir / "tail.json"
+
+    @property
+    def ship_checkpoint(self) -> Path:
+        return self.state_dir / "ship.json"
+
+    @property
+    def adapter_checkpoint(self) -> Path:
+        return self.shared_dir / "state" / "adapter" / "xml.json"
+
+    @property
+    def deadletter_file(self) -> Path:
+        return self.shared_dir / "deadletter" / "login-sidecar.jsonl"
+
+
+def _log_level(env: Env) -> str:
+    level = env.str("LOG_LEVEL", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
