@@ -1,1 +1,2 @@
-"""placeholder"""
+"""The login pod's adapter: turns the login events in SHARED_DIR/events/ into XML documents valid against
+contracts/login-events.xsd (docs/design.md)."""

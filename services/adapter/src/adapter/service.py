@@ -1,0 +1,152 @@
+"""The adapter as a service: the conversion loop, the file watcher that wakes it, the optional shipper and
+the probe server, with a graceful stop.
+
+Conversion steps run in a worker thread (blocking file I/O, fsyncs and CPU-bound rendering), so the probes
+and the watcher stay responsive during a backfill. The loop converts until there is nothing new, then waits
+for the watcher, or RESCAN_INTERVAL_MS at most in case a filesystem event was missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+from podkit.probe import ProbeServer
+
+from adapter.config import Settings
+from adapter.converter import Converter
+from adapter.documents import Layout
+from adapter.metrics import Metrics
+from adapter.shipping import DocumentShipper
+from adapter.watcher import ChangeWatcher
+
+log = logging.getLogger("adapter.service")
+
+ERROR_RETRY_S = 1.0
+
+
+class AdapterService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.shared_dir)
+        self.metrics = Metrics()
+        self.converter = Converter(self.layout, self.metrics, settings.batch_max_events)
+        self.watcher = ChangeWatcher(self.layout.events_dir, self._wake_up)
+        self.shipper = (
+            DocumentShipper.create(
+                self.layout, settings.sink_url, settings.sink_timeout, settings.sink_max_backoff, self.metrics
+            )
+            if settings.sink_url
+            else None
+        )
+        self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def _wake_up(self) -> None:
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        """Finish the current document and its checkpoint, then stop (SIGTERM, SIGINT)."""
+        if not self._stop.is_set():
+            log.info("stopping")
+        self._stop.set()
+        self._wake.set()
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.watcher.running:
+            return False, "file watcher not running"
+        for directory in (self.layout.xml_dir, self.layout.state_dir, self.layout.deadletter_dir):
+            if not os.access(directory, os.W_OK):
+                return False, f"{directory} is not writable"
+        return True, "ok"
+
+    async def run(self) -> None:
+        """Run until `request_stop`; returns once the last step's document and checkpoint are written."""
+        try:
+            await asyncio.to_thread(self.converter.resume)
+        except OSError as exc:
+            log.error("cannot use SHARED_DIR", extra={"shared_dir": str(self.settings.shared_dir), "error": str(exc)})
+            raise SystemExit(1) from None
+        self.metrics.track_lag(self.converter.lag_bytes)
+        await self.probe.start()
+        log.info(
+            "adapter started",
+            extra={
+                "shared_dir": str(self.settings.shared_dir),
+                "metrics_port": self.probe.port,
+                "batch_max_events": self.settings.batch_max_events,
+                "sink": _without_credentials(self.settings.sink_url),
+            },
+        )
+        watcher_stop = asyncio.Event()
+        watcher = asyncio.create_task(self.watcher.run(watcher_stop), name="watcher")
+        shipper = asyncio.create_task(self.shipper.run(), name="shipper") if self.shipper else None
+        converting = asyncio.create_task(self._convert_until_stopped(), name="converter")
+        try:
+            await self._wait_for_stop(converting)
+        finally:
+            watcher_stop.set()
+            if shipper is not None:
+                shipper.cancel()  # at least once: an interrupted delivery is repeated after a restart
+                with contextlib.suppress(asyncio.CancelledError):
+                    await shipper
+            await watcher
+            await self.probe.close()
+        log.info("adapter stopped")
+
+    async def _wait_for_stop(self, converting: asyncio.Task[None]) -> None:
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({converting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if converting.done():
+            converting.result()  # raise what stopped it
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(converting), self.settings.shutdown_grace)
+        except TimeoutError:
+            # The step is blocked in a worker thread that cannot be interrupted, and the interpreter would
+            # wait for it at exit. Nothing is lost: documents and checkpoints are replaced atomically.
+            log.error("shutdown grace expired during a conversion step, exiting without it")
+            sys.stdout.flush()
+            os._exit(1)
+
+    async def _convert_until_stopped(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                step = await asyncio.to_thread(self.converter.step)
+            except OSError as exc:
+                log.error(
+                    "conversion step failed, will retry",
+                    extra={"error": type(exc).__name__, "errno": exc.errno, "retry_in_s": ERROR_RETRY_S},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), ERROR_RETRY_S)
+                continue
+            if step.document is not None and self.shipper is not None:
+                self.shipper.notify(step.document)
+            if not step.progressed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.rescan_interval)
+
+
+def _without_credentials(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=""))
+
+
+async def serve(settings: Settings) -> None:
+    """Run the service in the current event loop until SIGTERM or SIGINT."""
+    service = AdapterService(settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.request_stop)
+    await service.run()
