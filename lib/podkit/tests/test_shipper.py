@@ -157,3 +157,10 @@ async def test_sink_down_is_retried_until_cancelled() -> None:
 def test_retry_after_header(header: str | None, seconds: float | None) -> None:
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert retry_after_seconds(header, now) == seconds
+
+
+def test_redact_url_drops_credentials_and_query() -> None:
+    from podkit.shipper import redact_url
+
+    assert redact_url("https://user:s3cret@logs.example:8443/in?token=abc") == "https://logs.example:8443/in"
+    assert redact_url("http://sink/in") == "http://sink/in"

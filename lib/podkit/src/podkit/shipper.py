@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -61,6 +62,12 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
 
 
+def redact_url(url: str) -> str:
+    """The URL without user:password and query string, fit for a log line (sink URLs may carry tokens)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=""))
+
+
 def is_retryable(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
@@ -83,6 +90,7 @@ class HttpShipper:
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
+        self.display_url = redact_url(url)
         self.policy = policy
         self._headers = {"content-type": content_type, **(headers or {})}
         self._client = client or httpx.AsyncClient(timeout=timeout)
@@ -104,7 +112,7 @@ class HttpShipper:
                 if 200 <= status < 300:
                     return Outcome(Delivery.DELIVERED, status, attempt)
                 if not is_retryable(status):
-                    log.warning("sink refused a batch", extra={"sink": self.url, "status": status})
+                    log.warning("sink refused a batch", extra={"sink": self.display_url, "status": status})
                     return Outcome(Delivery.REJECTED, status, attempt)
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
                 if retry_after is not None:
@@ -117,7 +125,7 @@ class HttpShipper:
                 wait = self.policy.backoff(attempt - 1)
             log.warning(
                 "sink delivery failed, will retry",
-                extra={"sink": self.url, "reason": reason, "attempt": attempt, "retry_in_s": round(wait, 3)},
+                extra={"sink": self.display_url, "reason": reason, "attempt": attempt, "retry_in_s": round(wait, 3)},
             )
             if self._on_retry is not None:
                 self._on_retry(reason)

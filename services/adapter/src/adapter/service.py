@@ -14,9 +14,9 @@ import logging
 import os
 import signal
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 from podkit.probe import ProbeServer
+from podkit.shipper import redact_url
 
 from adapter.config import Settings
 from adapter.converter import Converter
@@ -81,7 +81,7 @@ class AdapterService:
                 "shared_dir": str(self.settings.shared_dir),
                 "metrics_port": self.probe.port,
                 "batch_max_events": self.settings.batch_max_events,
-                "sink": _without_credentials(self.settings.sink_url),
+                "sink": redact_url(self.settings.sink_url) if self.settings.sink_url else None,
             },
         )
         watcher_stop = asyncio.Event()
@@ -134,13 +134,6 @@ class AdapterService:
             if not step.progressed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.rescan_interval)
-
-
-def _without_credentials(url: str | None) -> str | None:
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=""))
 
 
 async def serve(settings: Settings) -> None:
