@@ -14,7 +14,7 @@ import httpx
 import pytest
 from adapter import watcher as watcher_module
 from adapter.config import Settings
-from adapter.service import AdapterService, _without_credentials
+from adapter.service import AdapterService
 from lxml import etree
 
 
@@ -150,8 +150,3 @@ async def test_documents_are_shipped_with_retries_and_refusals_dead_lettered(
     assert [letter["document"] for letter in kit.dead_letters(shared)] == [names[1]]
     assert 'loginpod_adapter_ship_retries_total{reason="status 503"} 1.0' in metrics
     assert "loginpod_adapter_documents_rejected_total 1.0" in metrics
-
-
-def test_the_sink_url_is_logged_without_credentials() -> None:
-    assert _without_credentials("https://user:secret@sink.example:8443/xml?token=t") == "https://sink.example:8443/xml"
-    assert _without_credentials(None) is None
