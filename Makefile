@@ -9,7 +9,7 @@ PACKAGES := lib/podkit services/webserver services/ambassador services/login-sid
 .PHONY: help install lock run test test-env test-unit lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements/lock.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,41 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy lib/podkit/src services/*/src tools/localpod/src
 
+.PHONY: bench
+bench: install ## benchmarks of issue 5 (< 10 min): bench/results/, docs/benchmarks.md, docs/bench.png
+	bench/setup.sh
+	$(PY) -m bench
+
 clean: ## remove the local-mode state (.run/)
 	rm -rf .run
+
+# Containers (docs/containers.md): the images, and the pod as a docker compose project.
+.PHONY: images up down
+images: ## build the four images (the air-gapped way when python:3.12-slim cannot be pulled)
+	ops/images.sh
+
+up: images ## start the pod in Docker (ambassador on host port LOGINPOD_PORT, default 80) and wait until healthy
+	docker compose up --detach --wait --wait-timeout 180
+
+down: ## stop the Docker pod; VOLUMES=1 also removes its volumes
+	docker compose down $(if $(VOLUMES),--volumes)
+
+# Kubernetes (docs/kubernetes.md): the manifests in k8s/, checked, and run as a pod by podman.
+.PHONY: tools k8s-validate pod-up pod-down
+TOOLS_VENV := .venv-tools/checkov
+$(TOOLS_VENV)/.installed: requirements/checkov.txt
+	rm -rf $(TOOLS_VENV) && $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet --no-deps -r requirements/checkov.txt
+	touch $@
+
+tools: $(TOOLS_VENV)/.installed ## checkov, in a venv of its own (its pins clash with lock.txt's)
+
+k8s-validate: install tools ## k8s/: strict schemas (Kubernetes 1.29 and newest), restricted profile, checkov, hadolint
+	$(PY) -m pytest tests/k8s -m "not pod"
+
+pod-up: install ## as root: k8s/pod.yaml as a podman pod (ambassador on 127.0.0.1:POD_PORT, default 8080)
+	ops/podman-setup.sh images
+	$(PY) ops/kubeplay.py up $(if $(POD_PORT),--host-port $(POD_PORT))
+
+pod-down: ## remove the podman pod, its volumes and its Secret
+	$(PY) ops/kubeplay.py down

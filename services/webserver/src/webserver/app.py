@@ -63,7 +63,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         metrics = Metrics()
-        checker = PasswordChecker(settings.argon2)
+        checker = PasswordChecker(settings.argon2, settings.argon2.concurrency or None)
         users = UsersStore(
             settings.users_file,
             on_change=lambda users: _warn_on_other_params(checker, users),

@@ -25,6 +25,7 @@ class Argon2Params:
     time_cost: int = 2
     memory_kib: int = 19456
     parallelism: int = 1
+    concurrency: int = 0  # verifies at once; 0: one per usable CPU (cgroup quota included)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Argon2Params:
@@ -37,6 +38,7 @@ class Argon2Params:
             time_cost=env.int("ARGON2_TIME_COST", cls.time_cost, minimum=1, maximum=100),
             memory_kib=memory,
             parallelism=parallelism,
+            concurrency=env.int("ARGON2_CONCURRENCY", 0, minimum=0, maximum=1024),
         )
 
 

@@ -8,8 +8,10 @@ one per CPU at a time: more threads would only queue inside the CPU and use more
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import secrets
+from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -36,11 +38,23 @@ def password_bytes(password: str) -> bytes:
     return password.encode("utf-8", "surrogatepass")
 
 
-def cpu_count() -> int:
+def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's CPU limit).
+
+    Each verify holds ARGON2_MEMORY_KIB for its duration, so the number run at once bounds the memory a login
+    burst can take; a container limited to one CPU on a 64-core node must not run 64 at once.
+    """
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cpus = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
 
 class PasswordChecker:
@@ -49,7 +63,7 @@ class PasswordChecker:
     def __init__(self, params: Argon2Params, concurrency: int | None = None) -> None:
         self.hasher = make_hasher(params)
         self._dummy_hash = self.hasher.hash(secrets.token_bytes(32))
-        self._slots = asyncio.Semaphore(concurrency or cpu_count())
+        self._slots = asyncio.Semaphore(concurrency or usable_cpus())
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """True when a stored hash was made with other parameters (its verify time would differ)."""
