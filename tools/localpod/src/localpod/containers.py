@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import Settings
 
@@ -30,7 +31,7 @@ def pod_containers(settings: Settings, base_env: dict[str, str] | None = None) -
     common = {"POD_NAME": inherited.get("POD_NAME", "localpod"), "LOG_LEVEL": settings.log_level}
     web_url = f"http://127.0.0.1:{settings.web_port}"
 
-    def env(**values: str | int) -> dict[str, str]:
+    def env(**values: str | int | Path) -> dict[str, str]:
         return {**inherited, **common, **{key: str(value) for key, value in values.items()}}
 
     return [
