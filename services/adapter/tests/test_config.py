@@ -19,6 +19,7 @@ def test_defaults() -> None:
     assert settings.sink_url is None
     assert (settings.sink_timeout, settings.sink_max_backoff, settings.shutdown_grace) == (10.0, 30.0, 10.0)
     assert settings.log_level == "INFO"
+    assert settings.retention_bytes == 256 * 1024 * 1024
 
 
 def test_values_are_read() -> None:
@@ -30,6 +31,7 @@ def test_values_are_read() -> None:
             "RESCAN_INTERVAL_MS": "250",
             "XML_SINK_URL": "http://sink:8080/xml",
             "XML_SINK_TIMEOUT": "2.5",
+            "XML_RETENTION_BYTES": "0",
             "LOG_LEVEL": "debug",
         }
     )
@@ -39,6 +41,7 @@ def test_values_are_read() -> None:
     assert settings.rescan_interval == 0.25
     assert settings.sink_url == "http://sink:8080/xml"
     assert settings.sink_timeout == 2.5
+    assert settings.retention_bytes == 0
     assert settings.log_level == "DEBUG"
 
 
@@ -51,6 +54,8 @@ def test_values_are_read() -> None:
         ("XML_BATCH_MAX_EVENTS", "many"),
         ("RESCAN_INTERVAL_MS", "1.5"),
         ("XML_SINK_URL", "ftp://x"),
+        ("XML_RETENTION_BYTES", "-1"),
+        ("XML_RETENTION_BYTES", "256Mi"),
         ("XML_SINK_TIMEOUT", "nan"),
         ("XML_SINK_MAX_BACKOFF", "-1"),
         ("SHUTDOWN_GRACE_SECONDS", "soon"),

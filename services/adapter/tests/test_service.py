@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from adapter import watcher as watcher_module
 from adapter.config import Settings
 from adapter.service import AdapterService
 from lxml import etree
+from podkit.testing import Fault, SinkServer
 
 
 def settings_for(shared: Path, **overrides: Any) -> Settings:
@@ -54,6 +56,8 @@ async def test_the_watcher_wakes_conversion_and_probes_answer(shared: Path, kit:
         assert "loginpod_adapter_events_converted_total 1.0" in metrics
         assert "loginpod_adapter_documents_written_total 1.0" in metrics
         assert "loginpod_adapter_lag_bytes 0.0" in metrics
+        assert "loginpod_adapter_documents_deleted_total 0.0" in metrics
+        assert f"loginpod_adapter_xml_bytes {float(sum(p.stat().st_size for p in shared.glob('xml/*.xml')))}" in metrics
         for name in ("deadletter_total", "dropped_keys_total", "sanitized_values_total", "convert_seconds_bucket"):
             assert f"loginpod_adapter_{name}" in metrics
 
@@ -150,3 +154,41 @@ async def test_documents_are_shipped_with_retries_and_refusals_dead_lettered(
     assert [letter["document"] for letter in kit.dead_letters(shared)] == [names[1]]
     assert 'loginpod_adapter_ship_retries_total{reason="status 503"} 1.0' in metrics
     assert "loginpod_adapter_documents_rejected_total 1.0" in metrics
+
+
+async def test_retention_keeps_what_the_sink_has_not_taken_then_frees_it(
+    shared: Path, kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="adapter.retention")
+    async with SinkServer(outage=Fault(503)) as sink:
+        settings = settings_for(
+            shared, sink_url=sink.url, sink_max_backoff=0.05, rescan_interval=0.05, retention_bytes=1
+        )
+        async with running(settings) as service:
+            for count in range(1, 5):  # one event, so one document, at a time
+                kit.append_segment(shared, 1, kit.event_lines([kit.make_event()]))
+                await kit.async_wait_for(
+                    lambda c=count: len(list((shared / "xml").glob("*.xml"))) == c, what="a document"
+                )
+            names = sorted(path.name for path in (shared / "xml").glob("*.xml"))
+            await kit.async_wait_for(lambda: retention_logs(caplog, logging.WARNING), what="the warning")
+            assert sorted(path.name for path in (shared / "xml").glob("*.xml")) == names  # the sink is down
+            assert service.retention.total_bytes > settings.retention_bytes
+
+            sink.outage = None
+            await kit.async_wait_for(
+                lambda: [path.name for path in (shared / "xml").glob("*.xml")] == names[-1:],
+                what="retention once the sink is back",
+            )
+            metrics = (await get(service, "/metrics")).text
+    taken = {request.headers["x-loginpod-document"] for request in sink.accepted}
+    assert set(names[:-1]) <= taken  # only what the sink took was deleted
+    assert "loginpod_adapter_documents_deleted_total 3.0" in metrics
+    size = (shared / "xml" / names[-1]).stat().st_size
+    assert f"loginpod_adapter_xml_bytes {float(size)}" in metrics
+    assert retention_logs(caplog, logging.INFO) == ["retention resumed"]
+    assert len(retention_logs(caplog, logging.WARNING)) == 1
+
+
+def retention_logs(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "adapter.retention" and r.levelno == level]

@@ -18,6 +18,7 @@ class Settings:
     metrics_port: int
     batch_max_events: int
     rescan_interval: float  # seconds; a fallback scan in case a filesystem event is missed
+    retention_bytes: int  # 0: keep every document
     sink_url: str | None
     sink_timeout: float
     sink_max_backoff: float
@@ -33,6 +34,7 @@ class Settings:
             metrics_port=env.port("METRICS_PORT", 9102),
             batch_max_events=env.int("XML_BATCH_MAX_EVENTS", 1000, minimum=1, maximum=100_000),
             rescan_interval=env.int("RESCAN_INTERVAL_MS", 1000, minimum=10, maximum=3_600_000) / 1000,
+            retention_bytes=env.int("XML_RETENTION_BYTES", 256 * 1024 * 1024, minimum=0),
             sink_url=env.optional_url("XML_SINK_URL"),
             sink_timeout=env.float("XML_SINK_TIMEOUT", 10.0, minimum=0.1),
             sink_max_backoff=env.float("XML_SINK_MAX_BACKOFF", 30.0, minimum=0.1),

@@ -27,6 +27,7 @@ from adapter.documents import (
 from adapter.metrics import Metrics
 from adapter.reader import Batch, list_segments, read_batch, segment_number
 from adapter.render import render
+from adapter.retention import Retention
 from adapter.sanitize import Record, may_hold_forbidden, sanitize
 
 log = logging.getLogger("adapter.converter")
@@ -46,16 +47,21 @@ class DeadLetter:
 
 
 class Converter:
-    def __init__(self, layout: Layout, metrics: Metrics, batch_max_events: int) -> None:
+    def __init__(
+        self, layout: Layout, metrics: Metrics, batch_max_events: int, retention: Retention | None = None
+    ) -> None:
         self.layout = layout
         self.metrics = metrics
         self.batch_max_events = batch_max_events
+        self.retention = retention  # told of each document as soon as it is written, so its total stays exact
         self.position: Position | None = None
 
     def resume(self) -> None:
-        """Find where to start: the checkpoint or, if further, the newest document."""
+        """Find where to start: the checkpoint or, if further, the newest document; count what xml/ holds."""
         self.layout.create()
         self.position = resume_position(self.layout)
+        if self.retention is not None:
+            self.retention.load()
         log.info(
             "resuming",
             extra={"segment": self.position.segment, "offset": self.position.offset}
@@ -124,7 +130,10 @@ class Converter:
             self._write_dead_letters(batch.segment, dead)
         name = None
         if records:
-            name = write_document(self.layout, batch.segment, batch.start, batch.end, render(records))
+            xml = render(records)
+            name = write_document(self.layout, batch.segment, batch.start, batch.end, xml)
+            if self.retention is not None:
+                self.retention.added(name, len(xml))
         self.position = Position.of(batch.segment, batch.end)
         write_checkpoint(self.layout, self.position)
         self.metrics.events_converted.inc(len(records))

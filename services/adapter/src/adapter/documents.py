@@ -5,6 +5,8 @@ A document is named by the segment and byte range it covers (`events-00000001.js
 to a temporary name and renamed (`podkit.files.write_atomic`), and only then is the checkpoint advanced. A
 crash between the two leaves a document the checkpoint does not know: on restart the adapter takes the
 furthest of the checkpoint and the newest document, so that range is neither lost nor written twice.
+Retention (`adapter.retention`) deletes older documents but never the newest, so that still holds; and with
+no document left at all, the checkpoint alone (written after every document) says where to resume.
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ class Metrics:
         self.documents_rejected = Counter(
             f"{PREFIX}_documents_rejected", "XML documents the sink refused for good (4xx).", registry=registry
         )
+        self.documents_deleted = Counter(
+            f"{PREFIX}_documents_deleted", "XML documents deleted to keep XML_RETENTION_BYTES.", registry=registry
+        )
+        self.xml_bytes = Gauge(f"{PREFIX}_xml_bytes", "Total size of the XML documents in xml/.", registry=registry)
         self.ship_retries = Counter(
             f"{PREFIX}_ship_retries", "Failed delivery attempts that will be retried.", ["reason"], registry=registry
         )

@@ -1,5 +1,5 @@
-"""The adapter as a service: the conversion loop, the file watcher that wakes it, the optional shipper and
-the probe server, with a graceful stop.
+"""The adapter as a service: the conversion loop, the file watcher that wakes it, retention of xml/, the
+optional shipper and the probe server, with a graceful stop.
 
 Conversion steps run in a worker thread (blocking file I/O, fsyncs and CPU-bound rendering), so the probes
 and the watcher stay responsive during a backfill. The loop converts until there is nothing new, then waits
@@ -19,9 +19,10 @@ from podkit.probe import ProbeServer
 from podkit.shipper import redact_url
 
 from adapter.config import Settings
-from adapter.converter import Converter
+from adapter.converter import Converter, Step
 from adapter.documents import Layout
 from adapter.metrics import Metrics
+from adapter.retention import Retention
 from adapter.shipping import DocumentShipper
 from adapter.watcher import ChangeWatcher
 
@@ -35,8 +36,6 @@ class AdapterService:
         self.settings = settings
         self.layout = Layout(settings.shared_dir)
         self.metrics = Metrics()
-        self.converter = Converter(self.layout, self.metrics, settings.batch_max_events)
-        self.watcher = ChangeWatcher(self.layout.events_dir, self._wake_up)
         self.shipper = (
             DocumentShipper.create(
                 self.layout, settings.sink_url, settings.sink_timeout, settings.sink_max_backoff, self.metrics
@@ -44,6 +43,15 @@ class AdapterService:
             if settings.sink_url
             else None
         )
+        shipper = self.shipper
+        self.retention = Retention(
+            self.layout,
+            settings.retention_bytes,
+            self.metrics,
+            shipped=(lambda: shipper.shipped) if shipper is not None else None,
+        )
+        self.converter = Converter(self.layout, self.metrics, settings.batch_max_events, self.retention)
+        self.watcher = ChangeWatcher(self.layout.events_dir, self._wake_up)
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -69,7 +77,7 @@ class AdapterService:
     async def run(self) -> None:
         """Run until `request_stop`; returns once the last step's document and checkpoint are written."""
         try:
-            await asyncio.to_thread(self.converter.resume)
+            await asyncio.to_thread(self._resume)
         except OSError as exc:
             log.error("cannot use SHARED_DIR", extra={"shared_dir": str(self.settings.shared_dir), "error": str(exc)})
             raise SystemExit(1) from None
@@ -81,6 +89,8 @@ class AdapterService:
                 "shared_dir": str(self.settings.shared_dir),
                 "metrics_port": self.probe.port,
                 "batch_max_events": self.settings.batch_max_events,
+                "retention_bytes": self.settings.retention_bytes,
+                "xml_bytes": self.retention.total_bytes,
                 "sink": redact_url(self.settings.sink_url) if self.settings.sink_url else None,
             },
         )
@@ -99,6 +109,19 @@ class AdapterService:
             await watcher
             await self.probe.close()
         log.info("adapter stopped")
+
+    def _resume(self) -> None:
+        """Blocking start-up reads (worker thread): where to convert from, what xml/ holds, what was shipped."""
+        self.converter.resume()
+        if self.shipper is not None:
+            self.shipper.load()
+
+    def _step(self) -> Step:
+        """One conversion step, then retention (worker thread). Retention also runs on idle steps, so space
+        comes back soon after the sink catches up with a backlog, even if no login comes."""
+        step = self.converter.step()
+        self.retention.enforce()
+        return step
 
     async def _wait_for_stop(self, converting: asyncio.Task[None]) -> None:
         stopping = asyncio.create_task(self._stop.wait())
@@ -120,7 +143,7 @@ class AdapterService:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                step = await asyncio.to_thread(self.converter.step)
+                step = await asyncio.to_thread(self._step)
             except OSError as exc:
                 log.error(
                     "conversion step failed, will retry",

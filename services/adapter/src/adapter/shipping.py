@@ -5,6 +5,9 @@ last document the sink took (2xx) or refused for good (other 4xx). Document name
 were written, so what is left to ship is every name after that one. A sink outage only grows that backlog:
 the converter, the XML checkpoint and the sidecar's retention never wait for the sink.
 
+Retention (XML_RETENTION_BYTES) reads `shipped`, the in-memory copy of that checkpoint, and never deletes a
+document after it.
+
 New names come from the converter (`notify`); at start-up, and if the in-memory queue ever grows past
 MAX_QUEUED, the queue is rebuilt from a listing of xml/ instead, so memory stays bounded.
 """
@@ -37,6 +40,7 @@ class DocumentShipper:
         self.layout = layout
         self.shipper = shipper
         self.metrics = metrics
+        self.shipped = ""  # ship.json in memory (only this process writes it): read by retention's thread
         self._queue: collections.deque[str] = collections.deque()
         self._last_queued = ""
         self._rescan = True
@@ -56,6 +60,10 @@ class DocumentShipper:
     @property
     def checkpoint(self) -> Path:
         return self.layout.state_dir / "ship.json"
+
+    def load(self) -> None:
+        """Read the ship checkpoint (at start-up, before conversion and retention begin)."""
+        self.shipped = self.shipped_up_to()
 
     def shipped_up_to(self) -> str:
         try:
@@ -77,7 +85,7 @@ class DocumentShipper:
 
     def _rebuild_queue(self) -> None:
         """Queue the documents after the ship checkpoint. Runs on the event loop, so no `notify` interleaves."""
-        done = self.shipped_up_to()
+        done = self.shipped
         pending = sorted(n for n in os.listdir(self.layout.xml_dir) if parse_document_name(n) and n > done)
         self._rescan = len(pending) > MAX_QUEUED
         self._queue = collections.deque(pending[:MAX_QUEUED])
@@ -117,3 +125,4 @@ class DocumentShipper:
         else:
             self.metrics.documents_shipped.inc()
         await asyncio.to_thread(write_json_atomic, self.checkpoint, {"document": name})
+        self.shipped = name
