@@ -1,0 +1,90 @@
+"""`python -m ambassador`: the reverse proxy in front of the pod's web server, served by uvicorn.
+
+uvicorn handles SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish, then runs the
+lifespan shutdown, where the app closes its upstream connections and flushes the access log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+import uvloop
+from podkit import jsonlog
+from podkit.config import load_or_exit
+
+from ambassador.accesslog import AccessLog
+from ambassador.app import Ambassador
+from ambassador.config import Settings
+from ambassador.metrics import Metrics
+from ambassador.protocol import build_protocol
+from ambassador.upstream import Upstream
+
+SERVICE = "ambassador"
+# In-flight requests get this long to finish after SIGTERM: within Kubernetes' default 30 s grace period.
+SHUTDOWN_GRACE_SECONDS = 25
+logger = logging.getLogger(SERVICE)
+
+
+class AmbassadorServer(uvicorn.Server):
+    """uvicorn's server, saying where it listens once it does (AMBASSADOR_PORT=0 picks a free port)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.servers:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            logger.info("ambassador listening", extra={"host": host, "port": port})
+
+
+def build_server(settings: Settings) -> AmbassadorServer:
+    app = Ambassador(
+        settings,
+        Upstream(settings),
+        Metrics(),
+        AccessLog() if settings.access_log else None,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # uvicorn's httptools protocol, plus what a proxy needs from it (see ambassador.protocol)
+        http=build_protocol(settings.max_header_bytes),
+        loop="uvloop",
+        ws="none",
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        log_config=jsonlog.uvicorn_log_config(SERVICE, settings.log_level),
+    )
+    return AmbassadorServer(config)
+
+
+def main() -> None:
+    settings = load_or_exit(lambda: Settings.from_env(os.environ))
+    jsonlog.configure(SERVICE, settings.log_level)
+    server = build_server(settings)
+    logger.info(
+        "ambassador starting",
+        extra={"upstream": settings.upstream_url, "transport": settings.upstream_transport},
+    )
+
+    # uvicorn installs its own handlers while serving and, after a graceful shutdown, raises the signal
+    # again for the handlers it found. These make that second delivery (and a signal that arrives before
+    # uvicorn listens) a request to stop, so a SIGTERM ends in exit code 0 rather than death by signal.
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    uvloop.run(server.serve())
+    logger.info("ambassador stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""Fixtures: a real upstream (uvicorn in a thread, echoing what it received) and real ambassadors
+(`python -m ambassador` subprocesses on free ports), talking over real sockets.
+
+The ambassadors start in parallel once per session; each test uses request ids, paths or client
+addresses of its own so the tests do not depend on each other's traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import uvicorn
+
+STREAM_HEAD = 1024 * 1024  # /stream sends this much, then waits for its gate before the rest
+DEADLINE = 20.0
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition") -> Any:
+    """Polls `condition` until it returns something truthy; fails the test past the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+async def poll(event: threading.Event, timeout: float) -> None:
+    """Waits in the upstream's loop for an event the test thread sets (no executor thread held)."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class EchoUpstream:
+    """The upstream: answers /echo-like requests with what it received, plus a few fault injections.
+
+    - any path: 200, JSON {method, path, raw_path, query, headers, body_length, body_sha256}, with
+      hop-by-hop response headers the ambassador must strip;
+    - /slow: waits until the test ends (the ambassador's READ_TIMEOUT fires first: 504);
+    - /stream?size=N&key=K: STREAM_HEAD bytes, then waits for gate K, then the rest;
+    - /truncated: a response whose connection ends before its Content-Length;
+    - /healthz: 200.
+    """
+
+    port: int = 0
+    stream_head: int = STREAM_HEAD
+    paths: list[str] = field(default_factory=list)
+    gates: dict[str, threading.Event] = field(default_factory=dict)
+    finished: dict[str, threading.Event] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def gate(self, key: str) -> threading.Event:
+        return self.gates.setdefault(key, threading.Event())
+
+    def done(self, key: str) -> threading.Event:
+        return self.finished.setdefault(key, threading.Event())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        self.paths.append(path)
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        if path == "/slow":
+            await poll(self.stopping, 60)
+            await self._json(send, 200, {"slow": True})
+        elif path == "/truncated":
+            # Content-Length promises more than is sent; uvicorn then drops the connection.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100000")]})
+            await send({"type": "http.response.body", "body": b"only this"})
+        elif path == "/stream":
+            await self._stream(send, int(query["size"]), query["key"])
+        else:
+            digest, length = hashlib.sha256(), 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                digest.update(message.get("body", b""))
+                length += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            payload = {
+                "method": scope["method"],
+                "path": path,
+                "raw_path": scope["raw_path"].decode("latin-1"),
+                "query": scope["query_string"].decode("latin-1"),
+                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+                "body_length": length,
+                "body_sha256": digest.hexdigest(),
+                "client_port": scope["client"][1],
+            }
+            extra = [
+                (b"connection", b"x-upstream-hop"),
+                (b"x-upstream-hop", b"secret"),
+                (b"keep-alive", b"timeout=5"),
+                (b"proxy-authenticate", b"Basic realm=x"),
+                (b"x-upstream-end", b"kept"),
+                (b"x-request-id", b"upstream-made-this-up"),
+            ]
+            await self._json(send, 200, payload, extra)
+
+    async def _stream(self, send: Any, size: int, key: str) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % size)]})
+        chunk = b"x" * 65536
+        sent = 0
+        while sent < size:
+            if sent == self.stream_head:
+                await poll(self.gate(key), 30)
+            piece = chunk[: min(len(chunk), size - sent)]
+            sent += len(piece)
+            await send({"type": "http.response.body", "body": piece, "more_body": sent < size})
+        self.done(key).set()
+
+    @staticmethod
+    async def _json(send: Any, status: int, payload: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *(extra or [])]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[EchoUpstream]:
+    echo = EchoUpstream()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    echo.port = sock.getsockname()[1]
+    config = uvicorn.Config(echo, http="httptools", lifespan="off", log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, what="the upstream to start")
+    yield echo
+    echo.stopping.set()
+    for gate in echo.gates.values():
+        gate.set()
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@dataclass
+class Ambassador:
+    """A running `python -m ambassador`."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
+
+    def access_entry(self, request_id: str) -> dict[str, Any]:
+        """The access-log line of one request (waits for it: lines are flushed once per loop iteration)."""
+
+        def find() -> dict[str, Any] | None:
+            for line in self.log_lines():
+                if line.get("logger") == "ambassador.access" and line.get("request_id") == request_id:
+                    return line
+            return None
+
+        entry: dict[str, Any] = wait_for(find, what=f"the access log line of {request_id}")
+        return entry
+
+    def peak_rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+BASE_ENV = {
+    "AMBASSADOR_HOST": "127.0.0.1",
+    "AMBASSADOR_PORT": "0",
+    # 127.0.0.2 is a trusted proxy: tests connect from it (a second loopback address) to be one.
+    "TRUSTED_PROXIES": "127.0.0.2/32",
+    "MAX_BODY_BYTES": "65536",
+    "MAX_HEADER_BYTES": "4096",
+    "READ_TIMEOUT": "0.5",
+    "CONNECT_TIMEOUT": "1.0",
+    "LOGIN_RATE_PER_MINUTE": "6",
+    "LOGIN_BURST": "2",
+    "LOGIN_PATHS": "/login",
+}
+
+
+def start_ambassador(log_path: Path, env: dict[str, str]) -> Ambassador:
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ambassador"],
+        env={**os.environ, **BASE_ENV, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return Ambassador(process, log_path)
+
+
+def wait_listening(ambassador: Ambassador) -> Ambassador:
+    def port() -> int | None:
+        assert ambassador.process.poll() is None, ambassador.log_path.read_text()
+        for line in ambassador.log_lines():
+            if line.get("msg") == "ambassador listening":
+                return int(line["port"])
+        return None
+
+    ambassador.port = wait_for(port, what="the ambassador to listen")
+    return ambassador
+
+
+@pytest.fixture(scope="session")
+def refused_port() -> Iterator[int]:
+    """A port where nothing listens, held so nobody else takes it: connecting is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def ambassadors(
+    upstream: EchoUpstream, refused_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Ambassador]]:
+    """All the ambassadors of the session, started together: one per transport, and one whose upstream is down."""
+    logs = tmp_path_factory.mktemp("ambassadors")
+    up = f"http://127.0.0.1:{upstream.port}"
+    started = {
+        "httptools": start_ambassador(logs / "httptools.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "httptools"}),
+        "aiohttp": start_ambassador(logs / "aiohttp.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "aiohttp"}),
+        "httpcore": start_ambassador(logs / "httpcore.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "httpcore"}),
+        "down": start_ambassador(logs / "down.log", {"UPSTREAM_URL": f"http://127.0.0.1:{refused_port}"}),
+    }
+    try:
+        for ambassador in started.values():
+            wait_listening(ambassador)
+        yield started
+    finally:
+        for ambassador in started.values():
+            ambassador.stop()
+
+
+@pytest.fixture(scope="session")
+def ambassador(ambassadors: dict[str, Ambassador]) -> Ambassador:
+    """The ambassador with the default transport."""
+    return ambassadors["httptools"]
+
+
+@pytest.fixture(params=["httptools", "aiohttp", "httpcore"])
+def any_ambassador(request: pytest.FixtureRequest, ambassadors: dict[str, Ambassador]) -> Ambassador:
+    return ambassadors[request.param]
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Unique names per call (request ids, stream keys)."""
+    counter = iter(range(1_000_000))
+    return lambda prefix: f"{prefix}-{os.getpid()}-{time.monotonic_ns()}-{next(counter)}"
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Sends raw bytes and returns everything the server sends until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if b"\r\n\r\n" in b"".join(chunks) and _complete(b"".join(chunks)):
+                    break
+        return b"".join(chunks)
+
+
+def _complete(data: bytes) -> bool:
+    head, _, body = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False
+
+
+@pytest.fixture
+def raw() -> Callable[..., bytes]:
+    return raw_request
