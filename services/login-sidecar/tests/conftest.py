@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from login_sidecar import watcher
 from login_sidecar.config import Settings
 from login_sidecar.service import Service
 from podkit.testing import wait_until
@@ -181,6 +182,16 @@ def env(source: Source, shared: Shared) -> dict[str, str]:
         "SINK_MAX_BACKOFF": "0.05",
         "SHUTDOWN_GRACE_SECONDS": "5",
     }
+
+
+@pytest.fixture
+def no_watcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection: the file watcher cannot be set (no inotify), so only the stat poll finds new lines."""
+
+    def broken_awatch(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("injected: inotify unavailable")
+
+    monkeypatch.setattr(watcher, "awatch", broken_awatch)
 
 
 StartSidecar = Callable[..., Awaitable[Sidecar]]

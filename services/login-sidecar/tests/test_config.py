@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert settings.source_file == Path("/var/log/loginpod/events.jsonl")
     assert settings.shared_dir == Path("/shared")
     assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9101)
-    assert settings.poll_interval == 0.01
+    assert settings.poll_interval == 0.25
     assert settings.segment_max_bytes == 67108864
     assert settings.max_line_bytes == 1048576
     assert settings.sink_url is None
@@ -34,10 +34,10 @@ def test_defaults() -> None:
 
 def test_values_are_read() -> None:
     settings = Settings.from_env(
-        {"SINK_URL": "https://logs.example/ingest", "POLL_INTERVAL_MS": "250", "LOG_LEVEL": "debug", "SINK_URL_X": ""}
+        {"SINK_URL": "https://logs.example/ingest", "POLL_INTERVAL_MS": "20", "LOG_LEVEL": "debug", "SINK_URL_X": ""}
     )
     assert settings.sink_url == "https://logs.example/ingest"
-    assert settings.poll_interval == 0.25
+    assert settings.poll_interval == 0.02
     assert settings.log_level == "DEBUG"
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+import pytest
 from podkit.testing import wait_until
 
 if TYPE_CHECKING:
@@ -91,8 +92,11 @@ async def test_huge_line_without_newline_does_not_stop_tailing(
     source: Source, shared: Shared, start_sidecar: StartSidecar
 ) -> None:
     sidecar = await start_sidecar(MAX_LINE_BYTES="1024")
-    source.write(b"y" * 3 * 1024 * 1024)  # larger than a read, and far larger than a line may be
-    await wait_until(lambda: sidecar.value("loginpod_sidecar_source_lag_bytes") == 0, what="the big line read")
+    source.write(b"y" * 3 * 1024 * 1024)  # far larger than a line may be
+    # Read to its end (not merely before any read, when the gauge is 0 too): the whole line lags, no newline yet.
+    await wait_until(
+        lambda: sidecar.value("loginpod_sidecar_source_lag_bytes") == 3 * 1024 * 1024, what="the big line read"
+    )
     source.write(b"\n")
     ids = source.append(2)
     await wait_until(lambda: shared.event_ids() == ids)
@@ -177,10 +181,11 @@ async def test_segments_roll_at_the_size_limit(source: Source, shared: Shared, s
     assert [segment.name for segment in segments] == [f"events-{n:08d}.jsonl" for n in range(1, len(segments) + 1)]
 
 
+@pytest.mark.usefixtures("no_watcher")
 async def test_shutdown_writes_what_the_source_holds(
     source: Source, shared: Shared, start_sidecar: StartSidecar
 ) -> None:
-    sidecar = await start_sidecar(POLL_INTERVAL_MS="60000")  # only the shutdown reads the source
+    sidecar = await start_sidecar(POLL_INTERVAL_MS="60000")  # no watcher, no poll: only the shutdown reads it
     ids = source.append(50)
     await sidecar.stop()
     assert shared.event_ids() == ids
@@ -208,6 +213,7 @@ async def test_metrics_and_readiness(source: Source, shared: Shared, start_sidec
         "loginpod_sidecar_ship_lag_events",
         "loginpod_sidecar_last_write_timestamp_seconds",
         "loginpod_sidecar_last_ship_timestamp_seconds",
+        "loginpod_sidecar_watcher_running",
     ):
         assert name in response.text, name
     ready = await sidecar.get("/readyz")

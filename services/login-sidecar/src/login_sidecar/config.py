@@ -18,7 +18,7 @@ class Settings:
     shared_dir: Path
     metrics_host: str
     metrics_port: int
-    poll_interval: float  # seconds between looks at the source when it has nothing new
+    poll_interval: float  # seconds between stat polls of the source: the fallback to the file watcher
     segment_max_bytes: int
     max_line_bytes: int
     sink_url: str | None  # None: no shipping
@@ -38,7 +38,7 @@ class Settings:
             shared_dir=env.path("SHARED_DIR", "/shared"),
             metrics_host=env.str("METRICS_HOST", "0.0.0.0"),
             metrics_port=env.port("METRICS_PORT", 9101),
-            poll_interval=env.int("POLL_INTERVAL_MS", 10, minimum=1, maximum=60_000) / 1000,
+            poll_interval=env.int("POLL_INTERVAL_MS", 250, minimum=1, maximum=60_000) / 1000,
             segment_max_bytes=env.int("SEGMENT_MAX_BYTES", 64 << 20, minimum=1024, maximum=1 << 40),
             max_line_bytes=env.int("MAX_LINE_BYTES", 1 << 20, minimum=256, maximum=64 << 20),
             sink_url=env.optional_url("SINK_URL"),

@@ -75,6 +75,11 @@ class Metrics:
             "Unix time of the last batch the sink accepted.",
             registry=registry,
         )
+        self.watcher_running = Gauge(
+            f"{PREFIX}_watcher_running",
+            "1 while the file watcher (inotify) wakes the tailer; 0: only the POLL_INTERVAL_MS poll finds new lines.",
+            registry=registry,
+        )
         self.segments_deleted = Counter(
             f"{PREFIX}_segments_deleted",
             "Closed segments deleted once every consumer was past them.",

@@ -1,5 +1,11 @@
-"""Wires the sidecar: the tail pipeline (in a worker thread, it blocks on fsync), shipping, retention and
-the probe server, and the order they stop in: source to its end, then what is pending to the sink."""
+"""Wires the sidecar: the tail pipeline (in a worker thread, it blocks on fsync), the file watcher that wakes
+it, shipping, retention and the probe server, and the order they stop in: source to its end, then what is
+pending to the sink.
+
+The tail loop reads until the source has nothing new, then waits for the watcher to report a change in the
+source's directory, or POLL_INTERVAL_MS at most: that stat poll is the fallback when a change is missed or the
+watcher is down, and it also catches a rotation or truncation nobody reported.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from login_sidecar.pipeline import Pipeline, SourceUnreadable
 from login_sidecar.retention import delete_consumed
 from login_sidecar.segments import SegmentOffset
 from login_sidecar.shipping import Shipping
+from login_sidecar.watcher import ChangeWatcher
 
 log = logging.getLogger("login_sidecar.service")
 
@@ -43,18 +50,26 @@ class Service:
             Shipping(settings, self.metrics, self.deadletter, lambda: self.committed) if settings.sink_url else None
         )
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
+        tailer = self.pipeline.tailer
+        self.watcher = ChangeWatcher(
+            settings.source_file.parent, self._source_changed, watch_filter=lambda _, path: tailer.concerns(path)
+        )
+        self.metrics.watcher_running.set_function(lambda: float(self.watcher.running))
         self._stop = asyncio.Event()
         self._stopping = False
         self._write_error: str | None = None
         self._source_error: str | None = None
         self._inflight: asyncio.Future[object] | None = None
         self._nap: asyncio.Future[None] | None = None
+        self._changed = False  # the watcher reported a change since the tail loop last went idle
 
     def request_stop(self) -> None:
         """Graceful stop (SIGTERM/SIGINT): run() returns once the source is written and the rest shipped."""
         self._stop.set()
 
     def ready(self) -> tuple[bool, str]:
+        """Not the watcher: without it the poll still tails the source (slower), and a sidecar that is not ready
+        takes the whole pod out of service (loginpod_sidecar_watcher_running says whether it runs)."""
         if self._write_error is not None:
             return False, f"cannot write the shared volume: {self._write_error}"
         if self._source_error is not None:
@@ -78,6 +93,8 @@ class Service:
         if self.shipping is not None:
             tasks.append(asyncio.create_task(self.shipping.run(), name="shipping"))
         retention = asyncio.create_task(self._retention_loop(), name="retention")
+        watcher_stop = asyncio.Event()
+        watcher = asyncio.create_task(self.watcher.run(watcher_stop), name="watcher")
         stop = asyncio.create_task(self._stop.wait(), name="stop")
         try:
             done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -87,9 +104,10 @@ class Service:
                     raise RuntimeError(f"{task.get_name()} stopped unexpectedly")
             await self._shutdown(*tasks)
         finally:
-            for task in (stop, retention, *tasks):
+            watcher_stop.set()  # before the cancel: ends watchfiles' thread within a step, not at its timeout
+            for task in (stop, retention, watcher, *tasks):
                 task.cancel()
-            await asyncio.gather(stop, retention, *tasks, return_exceptions=True)
+            await asyncio.gather(stop, retention, watcher, *tasks, return_exceptions=True)
             if self._inflight is not None:
                 await asyncio.wait([self._inflight])  # never close files under a running step
                 if not self._inflight.cancelled():
@@ -132,7 +150,7 @@ class Service:
         delay = RETRY_INITIAL
         while True:
             if not self._stopping and not self.pipeline.has_work():
-                await self._sleep(self.settings.poll_interval)  # an idle poll costs no thread hop
+                await self._wait_for_change()  # an idle look costs no thread hop
                 continue
             try:
                 result = await self._in_thread(self.pipeline.step)
@@ -166,10 +184,21 @@ class Service:
             if not result.more:
                 if self._stopping:
                     return
-                await self._sleep(self.settings.poll_interval)
+                await self._wait_for_change()
+
+    def _source_changed(self) -> None:
+        self._changed = True
+        if self._nap is not None:
+            _wake(self._nap)
+
+    async def _wait_for_change(self) -> None:
+        """Until the watcher reports a change (at once if it did during the last step), or the poll interval."""
+        if not self._changed:
+            await self._sleep(self.settings.poll_interval)
+        self._changed = False
 
     async def _sleep(self, delay: float) -> None:
-        """asyncio.sleep that the shutdown cuts short (wait_for on an Event costs a task per poll)."""
+        """asyncio.sleep that the shutdown and the watcher cut short (wait_for on an Event costs a task per nap)."""
         loop = asyncio.get_running_loop()
         self._nap = nap = loop.create_future()
         timer = loop.call_later(delay, _wake, nap)

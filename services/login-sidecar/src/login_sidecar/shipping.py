@@ -142,7 +142,9 @@ class Shipping:
                 log.warning("shipped segment is gone; going on with the next one", extra={"segment": start.name})
             acked = start
         self.acked = self._next = acked
-        self.lag_events += await asyncio.to_thread(_count_lines, self.settings, acked, limit)
+        # Not `self.lag_events += await ...`: that reads lag_events before the await and loses a notify() meanwhile.
+        unshipped = await asyncio.to_thread(_count_lines, self.settings, acked, limit)
+        self.lag_events += unshipped
         self.metrics.ship_lag_events.set(self.lag_events)
         log.info("shipping started", extra={"sink": self.settings.sink_url, "from": acked.to_json()})
         return limit

@@ -151,6 +151,10 @@ class Tailer:
         head = self._head[: self.offset]
         return SourcePosition(*self._identity, self.offset, len(head), hashlib.sha256(head).hexdigest())
 
+    def concerns(self, path: str) -> bool:
+        """Whether a change at `path` may matter to this tailer: the source or one of its rotated names."""
+        return os.path.basename(path).startswith(self.path.name)
+
     def changed(self) -> bool:
         """Whether read() may find something: a cheap look (two stats) for idle polls, which need no thread."""
         if self._fd < 0:
