@@ -37,6 +37,16 @@ def test_errors_name_the_variable(environ: dict[str, str], read: object, message
     assert str(error.value).startswith(message)
 
 
+def test_log_level_is_any_case_and_one_of_the_logging_levels() -> None:
+    assert Env({}).log_level() == "INFO"
+    assert Env({"LOG_LEVEL": "debug"}).log_level() == "DEBUG"
+    assert Env({"LOG_LEVEL": " critical "}).log_level() == "CRITICAL"
+    with pytest.raises(
+        ConfigError, match=r"^LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'$"
+    ):
+        Env({"LOG_LEVEL": "loud"}).log_level()
+
+
 def test_secret_prefers_the_file_and_checks_its_length(tmp_path: Path) -> None:
     key = tmp_path / "key"
     key.write_text("k" * 40 + "\n")

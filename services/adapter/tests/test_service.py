@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from adapter import watcher as watcher_module
 from adapter.config import Settings
 from adapter.service import AdapterService
 from lxml import etree
+from podkit import watch as watcher_module
 from podkit.testing import Fault, SinkServer
 
 

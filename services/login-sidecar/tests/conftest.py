@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from login_sidecar import watcher
 from login_sidecar.config import Settings
 from login_sidecar.service import Service
+from podkit import watch as watcher
 from podkit.testing import wait_until
 
 

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message starts with the variable's name."""
@@ -123,6 +125,13 @@ class Env:
         if value not in choices:
             raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
         return value
+
+    def log_level(self, name: builtins.str = "LOG_LEVEL", default: builtins.str = "INFO") -> builtins.str:
+        """A logging level name in any case, returned in upper case (what logging.setLevel takes)."""
+        level = self.str(name, default).upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError(name, f"must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+        return level
 
     def networks(
         self, name: builtins.str, default: builtins.str

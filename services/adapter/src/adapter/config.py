@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from podkit.config import ConfigError, Env
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+from podkit.config import Env
 
 
 @dataclass(frozen=True)
@@ -39,12 +37,5 @@ class Settings:
             sink_timeout=env.float("XML_SINK_TIMEOUT", 10.0, minimum=0.1),
             sink_max_backoff=env.float("XML_SINK_MAX_BACKOFF", 30.0, minimum=0.1),
             shutdown_grace=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0),
-            log_level=_log_level(env),
+            log_level=env.log_level(),
         )
-
-
-def _log_level(env: Env) -> str:
-    level = env.str("LOG_LEVEL", "INFO").upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    return level

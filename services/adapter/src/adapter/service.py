@@ -17,6 +17,7 @@ import sys
 
 from podkit.probe import ProbeServer
 from podkit.shipper import redact_url
+from podkit.watch import ChangeWatcher
 
 from adapter.config import Settings
 from adapter.converter import Converter, Step
@@ -24,7 +25,6 @@ from adapter.documents import Layout
 from adapter.metrics import Metrics
 from adapter.retention import Retention
 from adapter.shipping import DocumentShipper
-from adapter.watcher import ChangeWatcher
 
 log = logging.getLogger("adapter.service")
 

@@ -16,13 +16,13 @@ Rules (the ones nginx and Envoy follow):
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import httptools
+from podkit.forwarding import forwarded_client, is_trusted, parse_ip
 
 from ambassador.config import Network
 
@@ -51,7 +51,6 @@ _REQUEST_SPECIAL = HOP_BY_HOP | FORWARDING | {b"host", b"x-request-id", b"conten
 _RESPONSE_DROP = HOP_BY_HOP | RESPONSE_OWN
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"Keep-Alive", b"close", b"Close"})
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-MAX_FORWARDED_ENTRIES = 64
 
 
 def new_request_id() -> bytes:
@@ -89,45 +88,20 @@ class TrustedProxies:
         known = self._cache.get(address)
         if known is None:
             parsed = parse_ip(address)
-            known = parsed is not None and any(parsed.version == net.version and parsed in net for net in self.networks)
+            known = parsed is not None and is_trusted(parsed, self.networks)
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
             self._cache[address] = known
         return known
 
 
-def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """`1.2.3.4`, `2001:db8::1` or `[2001:db8::1]`; an IPv4-mapped IPv6 address becomes IPv4."""
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 def client_ip(peer: str, forwarded_for: str, trusted: TrustedProxies) -> str:
-    """The client: the peer, or behind trusted peers the rightmost X-Forwarded-For entry not trusted.
-
-    The same rule as the webserver's: each trusted proxy appended the address it saw, so the rightmost
-    untrusted one is the first that nobody we trust could have forged. Garbage where a trusted proxy should
-    have written an address means nothing left of it is trusted: the peer is used.
-    """
+    """The client: the peer, or behind trusted peers the rightmost X-Forwarded-For entry not trusted
+    (podkit.forwarding, the webserver's rule too); the peer when every entry is trusted or one is garbage."""
     if not trusted or peer not in trusted:
         return peer
-    for entry in reversed(forwarded_for.split(",")[-MAX_FORWARDED_ENTRIES:]):
-        entry = entry.strip()
-        address = parse_ip(entry)
-        if address is None:
-            return peer
-        text = str(address)
-        if text not in trusted:
-            return text
-    return peer
+    address = forwarded_client(forwarded_for.split(","), trusted.networks)
+    return peer if address is None else str(address)
 
 
 @dataclass(slots=True)

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from podkit.config import ConfigError, Env
+from podkit.config import Env
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SERVICE = "login-sidecar"
 
 
@@ -48,7 +47,7 @@ class Settings:
             sink_timeout=env.float("SINK_TIMEOUT", 10.0, minimum=0.1, maximum=3600),
             sink_max_backoff=env.float("SINK_MAX_BACKOFF", 30.0, minimum=0.01, maximum=3600),
             shutdown_grace=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0, maximum=3600),
-            log_level=_log_level(env),
+            log_level=env.log_level(),
         )
 
     @property
@@ -74,10 +73,3 @@ class Settings:
     @property
     def deadletter_file(self) -> Path:
         return self.shared_dir / "deadletter" / "login-sidecar.jsonl"
-
-
-def _log_level(env: Env) -> str:
-    level = env.str("LOG_LEVEL", "INFO").upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    return level

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from podkit.probe import ProbeServer
+from podkit.watch import ChangeWatcher
 
 from login_sidecar.checkpoint import CheckpointError
 from login_sidecar.config import Settings
@@ -25,7 +26,6 @@ from login_sidecar.pipeline import Pipeline, SourceUnreadable
 from login_sidecar.retention import delete_consumed
 from login_sidecar.segments import SegmentOffset
 from login_sidecar.shipping import Shipping
-from login_sidecar.watcher import ChangeWatcher
 
 log = logging.getLogger("login_sidecar.service")
 
@@ -50,9 +50,10 @@ class Service:
             Shipping(settings, self.metrics, self.deadletter, lambda: self.committed) if settings.sink_url else None
         )
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
-        tailer = self.pipeline.tailer
+        # The source's directory, not the file: a rotation renames the file and creates a new one, which a watch
+        # on the file would not see.
         self.watcher = ChangeWatcher(
-            settings.source_file.parent, self._source_changed, watch_filter=lambda _, path: tailer.concerns(path)
+            settings.source_file.parent, self._source_changed, path_filter=self.pipeline.tailer.concerns
         )
         self.metrics.watcher_running.set_function(lambda: float(self.watcher.running))
         self._stop = asyncio.Event()

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from podkit.forwarding import parse_ip
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from webserver import pages
 from webserver.auth import Authenticator
-from webserver.clientip import ClientIpResolver, parse_ip
+from webserver.clientip import ClientIpResolver
 from webserver.config import Settings
 from webserver.events import EventType, EventWriteError, EventWriter, Reason, build_event, encode_event
 from webserver.inputs import Kind, Malformed, Submission, content_kind, credentials, parse_submission, read_body

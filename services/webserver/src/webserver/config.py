@@ -12,7 +12,6 @@ from podkit.config import ConfigError, Env
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Loopback is always trusted: the ambassador reaches the webserver over localhost inside the pod.
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 SESSION_KEY_MIN_BYTES = 32
@@ -67,9 +66,7 @@ class Settings:
         pod_name = env.str("POD_NAME", socket.gethostname())
         if len(pod_name) > 253:
             raise ConfigError("POD_NAME", f"must be at most 253 characters, got {len(pod_name)}")
-        log_level = env.str("LOG_LEVEL", "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        log_level = env.log_level()
         return cls(
             host=env.str("WEB_HOST", "127.0.0.1"),
             port=env.port("WEB_PORT", 8080),

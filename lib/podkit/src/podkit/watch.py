@@ -1,16 +1,17 @@
-"""Wake the tailer when the source's directory changes (watchfiles, i.e. inotify on Linux), as Fluent Bit's
-tail input and Filebeat do, instead of polling it every few milliseconds.
+"""Wake a loop when a directory changes (watchfiles, i.e. inotify on Linux), as Fluent Bit's tail input and
+Filebeat do, instead of polling it every few milliseconds.
 
-The approach is the adapter's (adapter/watcher.py): watchfiles' Rust loop sleeps `step` ms, then returns once
-the set of changes stopped growing for one more step (or `debounce` ms passed), so a change is reported 1 to 2
-steps after it happens; appends to one file are one (change, path) pair, so a busy file does not keep it
-waiting. Its idle cost is that loop: a thread taking the GIL every `step` ms (about 1% of a core at 2 ms).
+watchfiles' defaults (step 50 ms, debounce 1600 ms) suit a reloader, not a pipeline with a 20 ms latency
+budget. Its Rust loop sleeps `step` ms, then returns once the set of changes stopped growing for one more
+step (or `debounce` ms passed), so a change is reported 1 to 2 steps after it happens. Appends to one file
+are the same (change, path) pair, so a busy file does not keep the loop waiting. With step 2 ms the measured
+append-to-wake-up delay is about 3 ms (bench/latency.py); the idle cost is a thread taking the GIL every
+step, about 1% of a core.
 
-The watch is the directory's, not the file's: a rotation renames the file and creates a new one, which a watch
-on the file would not see. A watch cannot be set on a directory that does not exist yet and dies with the
-directory; inotify sees no change made by another host (NFS) and fails when fs.inotify.max_user_watches or
-max_user_instances is exhausted. The caller keeps a slower stat poll for all of these, and this watcher keeps
-trying to set its watch again.
+A watch cannot be set on a directory that does not exist yet and dies with the directory; inotify sees no
+change made by another host (NFS) and fails when fs.inotify.max_user_watches or max_user_instances is
+exhausted. So the caller keeps a slower poll or rescan for all of these, and this watcher keeps trying to
+set its watch again. Whether the caller is ready without its watch is the caller's choice (`running`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Final
 
 from watchfiles import Change, awatch
 
-log = logging.getLogger("login_sidecar.watcher")
+log = logging.getLogger("podkit.watch")
 
 STEP_MS: Final = 2
 DEBOUNCE_MS: Final = 10
@@ -34,20 +35,20 @@ RESTART_DELAY_S: Final = 1.0
 # watchfiles logs every batch of changes at INFO ("1 change detected"): noise at our event rate.
 logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
-WatchFilter = Callable[[Change, str], bool]
+PathFilter = Callable[[str], bool]
 
 
 class ChangeWatcher:
     """Calls `on_change` once the watch is set and after each batch of changes in `directory` (non-recursive)
-    that `watch_filter` keeps, until the `stop` given to run() is set."""
+    that `path_filter` keeps (all of them without one), until the `stop` given to run() is set."""
 
     def __init__(
-        self, directory: Path, on_change: Callable[[], None], *, watch_filter: WatchFilter | None = None
+        self, directory: Path, on_change: Callable[[], None], *, path_filter: PathFilter | None = None
     ) -> None:
         self.directory = directory
-        self.watch_filter = watch_filter
+        self.path_filter = path_filter
         self._on_change = on_change
-        self.running = False
+        self.running = False  # True while the watch is set
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch until `stop` is set; set the watch again when it fails or its directory goes away."""
@@ -58,7 +59,7 @@ class ChangeWatcher:
             except Exception as exc:
                 if not failing:  # once per outage, not once per retry
                     log.warning(
-                        "file watcher unavailable; the source is polled until it is back",
+                        "file watcher unavailable; the caller's poll covers until it is back",
                         extra={"directory": str(self.directory), "error": str(exc)},
                     )
                 failing = True
@@ -74,13 +75,18 @@ class ChangeWatcher:
     async def _watch(self, stop: asyncio.Event) -> None:
         """One watch: returns when `stop` is set or the directory is gone; raises when it cannot be set."""
         directory = os.fspath(self.directory)
-        wanted = self.watch_filter
+        wanted = self.path_filter
 
-        def keep(change: Change, path: str) -> bool:
-            return path == directory or wanted is None or wanted(change, path)
+        def keep(_: Change, path: str) -> bool:
+            return path == directory or wanted is None or wanted(path)  # the directory's deletion is always seen
 
         changes = awatch(
-            directory, watch_filter=keep, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop, recursive=False
+            directory,
+            watch_filter=None if wanted is None else keep,
+            debounce=DEBOUNCE_MS,
+            step=STEP_MS,
+            stop_event=stop,
+            recursive=False,
         )
         waiting: asyncio.Future[set[tuple[Change, str]]] = asyncio.ensure_future(anext(changes))
         try:
