@@ -11,14 +11,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from podkit.testing import free_port, wait_for  # noqa: F401 - re-exported for the benchmarks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
 
 # what the pod runs on, and the libraries its hot paths go through
 PACKAGES = (
@@ -40,25 +39,6 @@ PACKAGES = (
     "loginpod-adapter",
     "loginpod-localpod",
 )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (never a fixed port: other work shares this machine)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; TimeoutError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def proc_status_kib(pid: int, field: str) -> int | None:

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from lxml import etree
+from podkit.testing import free_port, wait_for  # noqa: F401 - re-exported for the suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = REPO_ROOT / "contracts"
-
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (tests never bind fixed ports)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def read_events(events_dir: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Test support shared by the services' suites: polling with a deadline, and a sink that fails on demand.
+"""Test support shared by the suites and the benchmarks: polling with a deadline, free ports, a failing sink.
 
 `SinkServer` stands in for an external log sink: a tiny HTTP/1.1 server on a free port that records every
 request and answers 200, or, as a test tells it (fault injection), 503, 429 with Retry-After, 400, a slow
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,29 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 429: "Too Many Requests"}
+
+
+class WaitTimeout(AssertionError, TimeoutError):
+    """A wait ran out: a failed assertion in a test, a TimeoutError to a benchmark that may go on."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (never a fixed port: other work shares the machine)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:
+    """Poll `condition` until it returns something truthy, or raise WaitTimeout after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 async def wait_until(
