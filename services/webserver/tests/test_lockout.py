@@ -38,22 +38,22 @@ async def test_parallel_guesses_cannot_pass_the_threshold(make_client: Any, help
     assert reasons.count("locked_out") >= 5
 
 
-def test_failures_outside_the_window_do_not_count_and_locks_expire() -> None:
+async def test_failures_outside_the_window_do_not_count_and_locks_expire() -> None:
     now = [0.0]
     lockout = Lockout(threshold=2, window_seconds=10, lockout_seconds=30, clock=lambda: now[0])
-    assert lockout.begin("alice")
-    lockout.finish("alice", success=False)
+    assert await lockout.begin("alice")
+    await lockout.finish("alice", success=False)
     now[0] = 11  # the first failure left the window
-    assert lockout.begin("alice")
-    lockout.finish("alice", success=False)
+    assert await lockout.begin("alice")
+    await lockout.finish("alice", success=False)
     assert not lockout.locked("alice")
-    assert lockout.begin("alice")
-    lockout.finish("alice", success=False)
+    assert await lockout.begin("alice")
+    await lockout.finish("alice", success=False)
     assert lockout.locked("alice")
-    assert not lockout.begin("alice")
+    assert not await lockout.begin("alice")
     now[0] = 11 + 30
-    assert lockout.begin("alice")
-    lockout.finish("alice", success=True)
+    assert await lockout.begin("alice")
+    await lockout.finish("alice", success=True)
     assert lockout._records == {}  # nothing kept for an account in good standing
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from webserver.sessions import CsrfTokens, SessionCodec
+from webserver.sessions import CsrfTokens, RevokedSessions, SessionCodec
 
 
 async def test_form_login_without_a_matching_csrf_token_is_403(client: httpx.AsyncClient, helpers: Any) -> None:
@@ -94,18 +94,19 @@ async def test_welcome_needs_a_valid_session(client: httpx.AsyncClient, helpers:
     assert (await client.get("/welcome")).status_code == 200
 
 
-def test_session_tokens_expire_and_revocations_are_pruned() -> None:
+async def test_session_tokens_expire_and_revocations_are_pruned() -> None:
     now = [1000.0]
-    codec = SessionCodec(b"s" * 32, 60, clock=lambda: now[0])
+    revoked = RevokedSessions(clock=lambda: now[0])
+    codec = SessionCodec(b"s" * 32, 60, clock=lambda: now[0], revoked=revoked)
     session, token = codec.issue("alice")
-    assert codec.read(token) == session
-    codec.revoked.revoke(session)
-    assert codec.read(token) is None
+    assert await codec.read(token) == session
+    await revoked.revoke(session)
+    assert await codec.read(token) is None
     now[0] += 61
     other, _other_token = codec.issue("bob")
-    assert codec.read(token) is None  # expired anyway
-    codec.revoked.revoke(other)
-    assert len(codec.revoked) == 1  # alice's entry was dropped once her token expired
+    assert await codec.read(token) is None  # expired anyway
+    await revoked.revoke(other)
+    assert len(revoked) == 1  # alice's entry was dropped once her token expired
 
 
 @pytest.mark.parametrize(

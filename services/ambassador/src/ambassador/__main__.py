@@ -16,12 +16,15 @@ import uvicorn
 import uvloop
 from podkit import jsonlog
 from podkit.config import load_or_exit
+from podkit.sharedstore import SharedStore, StoreCollector
 
 from ambassador.accesslog import AccessLog
 from ambassador.app import Ambassador
 from ambassador.config import Settings
 from ambassador.metrics import Metrics
 from ambassador.protocol import build_protocol
+from ambassador.ratelimit import RateLimiter
+from ambassador.sharedlimit import SharedRateLimiter
 from ambassador.upstream import Upstream
 
 SERVICE = "ambassador"
@@ -41,11 +44,18 @@ class AmbassadorServer(uvicorn.Server):
 
 
 def build_server(settings: Settings) -> AmbassadorServer:
+    metrics = Metrics()
+    limiter: RateLimiter | None = None
+    if settings.shared_store is not None:  # REDIS_URL: one bucket per client for all replicas
+        store = SharedStore(settings.shared_store, SERVICE)
+        metrics.registry.register(StoreCollector(store, "loginpod_ambassador_"))
+        limiter = SharedRateLimiter(store, settings.login_rate_per_minute, settings.login_burst)
     app = Ambassador(
         settings,
         Upstream(settings),
-        Metrics(),
+        metrics,
         AccessLog() if settings.access_log else None,
+        limiter,
     )
     config = uvicorn.Config(
         app,

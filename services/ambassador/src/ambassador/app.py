@@ -27,7 +27,7 @@ from ambassador.headers import (
 )
 from ambassador.metrics import Metrics
 from ambassador.protocol import REQUEST_TARGET
-from ambassador.ratelimit import LoginRateLimiter, retry_after
+from ambassador.ratelimit import LoginRateLimiter, RateLimiter, retry_after
 from ambassador.upstream import Upstream, classify
 
 Scope = MutableMapping[str, Any]
@@ -126,12 +126,13 @@ class Ambassador:
         upstream: Upstream,
         metrics: Metrics,
         access_log: AccessLog | None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
         self.metrics = metrics
         self.access_log = access_log
-        self.limiter = LoginRateLimiter(
+        self.limiter: RateLimiter = limiter or LoginRateLimiter(
             settings.login_rate_per_minute, settings.login_burst, settings.login_max_clients
         )
         self.readiness = ReadinessCache(upstream.ready)
@@ -195,7 +196,7 @@ class Ambassador:
         if head.content_length is not None and head.content_length > self._max_body:
             return await self._too_large(send, request_id)
         if method == "POST" and (path.rstrip("/") or "/") in self._login_paths:
-            wait = self.limiter.acquire(head.client_ip)
+            wait = await self.limiter.take(head.client_ip)
             if wait > 0.0:
                 self.metrics.rate_limited += 1
                 headers = [(b"retry-after", retry_after(wait))]
@@ -311,6 +312,7 @@ class Ambassador:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.upstream.aclose()
+                await self.limiter.aclose()
                 if self.access_log is not None:
                     self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})

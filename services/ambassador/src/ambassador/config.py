@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from podkit.config import ConfigError, Env
+from podkit.sharedstore import StoreSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -36,6 +37,8 @@ class Settings:
     login_max_clients: int = 100_000
     access_log: bool = True
     log_level: str = "INFO"
+    # REDIS_URL: the login rate-limit buckets in Redis, shared by every replica (ambassador.sharedlimit).
+    shared_store: StoreSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             login_max_clients=env.int("LOGIN_MAX_CLIENTS", cls.login_max_clients, minimum=1),
             access_log=env.bool("ACCESS_LOG", cls.access_log),
             log_level=_log_level(env.str("LOG_LEVEL", cls.log_level)),
+            shared_store=StoreSettings.from_env(environ),
         )
 
 

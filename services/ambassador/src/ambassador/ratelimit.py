@@ -4,6 +4,9 @@ A bucket holds up to `burst` tokens and refills at `rate_per_minute`; a login at
 live in a dict kept in least-recently-used order: a bucket idle long enough to be full again is the same
 as no bucket, so those are dropped from the old end on every call, and past `max_clients` the least
 recently seen client is forgotten (it gets a full bucket back: the cap trades precision for memory).
+
+With REDIS_URL set, ambassador.sharedlimit's `SharedRateLimiter` keeps the buckets in Redis instead, so all
+replicas draw on one bucket per client. The app only calls `take` (the `RateLimiter` protocol).
 """
 
 from __future__ import annotations
@@ -11,6 +14,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    async def take(self, client: str) -> float:
+        """Takes a token for `client`: 0.0 if allowed, else the seconds until a token is available."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 class LoginRateLimiter:
@@ -48,6 +60,12 @@ class LoginRateLimiter:
         while len(buckets) > self.max_clients:
             del buckets[next(iter(buckets))]
         return wait
+
+    async def take(self, client: str) -> float:
+        return self.acquire(client)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the buckets are in memory."""
 
     def _evict_idle(self, now: float) -> None:
         buckets = self._buckets

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from podkit.forwarding import parse_ip
+from podkit.sharedstore import SharedStore, StoreCollector, StoreUnavailable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -22,11 +23,12 @@ from webserver.clientip import ClientIpResolver
 from webserver.config import Settings
 from webserver.events import EventType, EventWriteError, EventWriter, Reason, build_event, encode_event
 from webserver.inputs import Kind, Malformed, Submission, content_kind, credentials, parse_submission, read_body
-from webserver.lockout import Lockout
+from webserver.lockout import Lockout, LockoutPolicy
 from webserver.metrics import Metrics
 from webserver.middleware import ResponseMiddleware
 from webserver.passwords import PasswordChecker
-from webserver.sessions import CsrfTokens, Session, SessionCodec
+from webserver.sessions import CsrfTokens, RevokedSessions, Session, SessionCodec
+from webserver.sharedstate import SharedLockout, SharedRevocations
 from webserver.users import UsersStore
 
 log = logging.getLogger("webserver")
@@ -54,12 +56,13 @@ class Services:
     metrics: Metrics
     users: UsersStore
     checker: PasswordChecker
-    lockout: Lockout
+    lockout: LockoutPolicy
     sessions: SessionCodec
     csrf: CsrfTokens
     writer: EventWriter
     resolver: ClientIpResolver
     authenticator: Authenticator
+    store: SharedStore | None = None  # REDIS_URL: revocations and lockout shared with the other replicas
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -70,8 +73,22 @@ class Services:
             on_change=lambda users: _warn_on_other_params(checker, users),
             on_error=metrics.users_reload_errors.inc,
         )
-        lockout = Lockout(settings.lockout_threshold, settings.lockout_window_seconds, settings.lockout_seconds)
-        sessions = SessionCodec(settings.session_key, settings.session_ttl_seconds)
+        store: SharedStore | None = None
+        lockout: LockoutPolicy
+        if settings.shared_store is not None:
+            store = SharedStore(settings.shared_store, "webserver")
+            metrics.registry.register(StoreCollector(store, "loginpod_webserver_"))
+            lockout = SharedLockout(
+                store, settings.lockout_threshold, settings.lockout_window_seconds, settings.lockout_seconds
+            )
+            sessions = SessionCodec(
+                settings.session_key, settings.session_ttl_seconds, revoked=SharedRevocations(store)
+            )
+        else:
+            lockout = Lockout(settings.lockout_threshold, settings.lockout_window_seconds, settings.lockout_seconds)
+            revoked = RevokedSessions()
+            sessions = SessionCodec(settings.session_key, settings.session_ttl_seconds, revoked=revoked)
+            metrics.sessions_revoked.set_function(lambda: len(revoked))
         writer = EventWriter(
             settings.events_file,
             max_bytes=settings.events_file_max_bytes,
@@ -79,7 +96,6 @@ class Services:
             on_rotate=metrics.events_file_rotations.inc,
         )
         metrics.users_loaded.set_function(lambda: len(users))
-        metrics.sessions_revoked.set_function(lambda: len(sessions.revoked))
         return cls(
             settings=settings,
             metrics=metrics,
@@ -91,6 +107,7 @@ class Services:
             writer=writer,
             resolver=ClientIpResolver(settings.trusted_proxies),
             authenticator=Authenticator(users, checker, lockout),
+            store=store,
         )
 
     def request_info(self, request: Request) -> RequestInfo:
@@ -194,6 +211,7 @@ _JSON_ERRORS: dict[int, str] = {
     422: "body must be a JSON object with string fields username and password",
     503: "login unavailable, try again later",
 }
+_LOGOUT_UNAVAILABLE = "logout could not be recorded, try again later"
 _HTML_ERRORS: dict[int, str] = {
     401: pages.GENERIC_LOGIN_ERROR,
     403: pages.CSRF_ERROR,
@@ -214,7 +232,11 @@ def _logout_response(info: RequestInfo, kind: Kind | None, status: int) -> Respo
     if kind == "form":
         if status == 403:
             return HTMLResponse(pages.message_page("Sign out failed", pages.CSRF_ERROR), status_code=403)
+        if status == 503:
+            return HTMLResponse(pages.message_page("Sign out failed", _LOGOUT_UNAVAILABLE), status_code=503)
         response = RedirectResponse("/", status_code=303)
+    elif status == 503:
+        return JSONResponse({"error": _LOGOUT_UNAVAILABLE}, status_code=503, headers={"retry-after": "5"})
     elif status != 200:
         message = "not logged in" if status == 401 else _JSON_ERRORS.get(status, "bad request")
         return JSONResponse({"error": message}, status_code=status)
@@ -224,10 +246,20 @@ def _logout_response(info: RequestInfo, kind: Kind | None, status: int) -> Respo
     return response
 
 
-def _session(services: Services, request: Request) -> Session | None:
-    session = services.sessions.read(request.cookies.get(SESSION_COOKIE))
+async def _session(services: Services, request: Request) -> Session | None:
+    """The request's valid session; raises StoreUnavailable when a shared revocation store cannot answer."""
+    session = await services.sessions.read(request.cookies.get(SESSION_COOKIE))
     # A user removed from the users file loses their sessions too.
     return session if session is not None and session.username in services.users else None
+
+
+async def _session_or_none(services: Services, request: Request) -> Session | None:
+    """For pages: a session whose revocation cannot be checked (Redis down) is not accepted (fail closed)."""
+    try:
+        return await _session(services, request)
+    except StoreUnavailable:
+        services.metrics.sessions_refused_store_down.inc()
+        return None
 
 
 # --- the application ---------------------------------------------------------------------------------------
@@ -252,6 +284,8 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await reloader
             await services.writer.close()
+            if services.store is not None:
+                await services.store.aclose()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
@@ -260,7 +294,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     async def index(request: Request) -> Response:
         info = services.request_info(request)
-        if _session(services, request) is not None:
+        if await _session_or_none(services, request) is not None:
             return RedirectResponse("/welcome", status_code=303)
         return _html(services, request, info, 200)
 
@@ -289,8 +323,11 @@ def create_app(settings: Settings) -> FastAPI:
             if not _csrf_ok(request, submission):
                 reason, status = "csrf_failed", 403
             else:
-                reason = await services.authenticator.authenticate(username, password)
-                status = 200 if reason is None else 401
+                try:
+                    reason = await services.authenticator.authenticate(username, password)
+                    status = 200 if reason is None else 401
+                except StoreUnavailable:  # the lockout cannot be counted: fail closed, for every name alike
+                    reason, status = "store_unavailable", 503
         except Malformed as exc:
             reason, status, kind, username = "malformed_request", exc.status, exc.kind or kind, exc.username
         event_type: EventType = "login.success" if reason is None else "login.failure"
@@ -321,7 +358,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/welcome", response_class=HTMLResponse)
     async def welcome(request: Request) -> Response:
-        session = _session(services, request)
+        session = await _session_or_none(services, request)
         if session is None:
             return RedirectResponse("/", status_code=303)
         info = services.request_info(request)
@@ -334,19 +371,30 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/logout")
     async def logout(request: Request) -> Response:
         info = services.request_info(request)
-        session = _session(services, request)
         kind: Kind | None = content_kind(request.headers.get("content-type"))
         reason: Reason | None = None
         status = 200
+        session: Session | None = None
+        store_down = False
+        try:
+            session = await _session(services, request)
+        except StoreUnavailable:
+            store_down = True
+            session = services.sessions.decode(request.cookies.get(SESSION_COOKIE))
         try:
             body = await read_body(request, settings.max_body_bytes, kind)
             submission = parse_submission(request.headers.get("content-type"), body, empty_json_ok=True)
             if not _csrf_ok(request, submission):
                 reason, status = "csrf_failed", 403
+            elif store_down:
+                reason, status = "store_unavailable", 503
             elif session is None:
                 reason, status = "no_session", 401
             else:
-                services.sessions.revoked.revoke(session)
+                try:
+                    await services.sessions.revoked.revoke(session)
+                except StoreUnavailable:  # not recorded: the cookie would still work on the other replicas
+                    reason, status = "store_unavailable", 503
         except Malformed as exc:
             reason, status, kind = "malformed_request", exc.status, exc.kind or kind
         # Logging out takes access away, so it happens even when its event cannot be written.

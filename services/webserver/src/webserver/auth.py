@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 from webserver.events import MAX_USERNAME, Reason
-from webserver.lockout import Lockout
+from webserver.lockout import LockoutPolicy
 from webserver.passwords import PasswordChecker
 from webserver.users import UsersStore
 
@@ -27,27 +27,32 @@ def invalid_username(username: str) -> bool:
 
 
 class Authenticator:
-    def __init__(self, users: UsersStore, checker: PasswordChecker, lockout: Lockout) -> None:
+    def __init__(self, users: UsersStore, checker: PasswordChecker, lockout: LockoutPolicy) -> None:
         self.users = users
         self.checker = checker
         self.lockout = lockout
 
     async def authenticate(self, username: str, password: str) -> Reason | None:
-        """None when the password is right; otherwise why it failed (for the event, never for the client)."""
+        """None when the password is right; otherwise why it failed (for the event, never for the client).
+
+        Raises StoreUnavailable, before any password work, when a shared lockout store is down: for every
+        name, so that the answer does not tell a known name from an unknown one.
+        """
         self.users.refresh()
         if invalid_username(username):
             await self.checker.verify(None, password)
             return "invalid_username"
         stored_hash = self.users.get_hash(username)
         if stored_hash is None:
+            await self.lockout.check_available()
             await self.checker.verify(None, password)
             return "unknown_user"
-        if not self.lockout.begin(username):
+        if not await self.lockout.begin(username):
             await self.checker.verify(None, password)
             return "locked_out"
         matched = False
         try:
             matched = await self.checker.verify(stored_hash, password)
         finally:
-            self.lockout.finish(username, success=matched)
+            await self.lockout.finish(username, success=matched)
         return None if matched else "bad_password"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podkit.config import ConfigError, Env
+from podkit.sharedstore import StoreSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -59,6 +60,7 @@ class Settings:
     events_file_keep: int
     max_body_bytes: int
     log_level: str
+    shared_store: StoreSettings | None = None  # REDIS_URL: revocations and lockout shared by all replicas
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -84,4 +86,5 @@ class Settings:
             events_file_keep=env.int("EVENTS_FILE_KEEP", 2, minimum=1, maximum=100),
             max_body_bytes=env.int("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 * 1024 * 1024),
             log_level=log_level,
+            shared_store=StoreSettings.from_env(environ),
         )

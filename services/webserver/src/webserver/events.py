@@ -42,6 +42,7 @@ Reason = Literal[
     "csrf_failed",
     "no_session",
     "audit_unavailable",
+    "store_unavailable",
 ]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")

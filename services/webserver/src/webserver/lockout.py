@@ -3,6 +3,9 @@
 Attempts in flight count against the threshold, so a burst of parallel guesses cannot get more than
 `threshold` of them checked. Unknown names are not tracked: they have no account to protect, and tracking
 them would let a name spray grow memory without bound.
+
+`Lockout` keeps the counts in this process's memory; with REDIS_URL set, webserver.sharedstate's
+`SharedLockout` keeps them in Redis, shared by every replica. Both have the `LockoutPolicy` methods.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass
@@ -18,6 +22,16 @@ class _Record:
     failures: deque[float] = field(default_factory=deque)
     in_flight: int = 0
     locked_until: float = 0.0
+
+
+class LockoutPolicy(Protocol):
+    """The lockout's three calls; a shared one raises podkit.sharedstore.StoreUnavailable when it is down."""
+
+    async def begin(self, username: str) -> bool: ...
+
+    async def finish(self, username: str, *, success: bool) -> None: ...
+
+    async def check_available(self) -> None: ...
 
 
 class Lockout:
@@ -30,7 +44,10 @@ class Lockout:
         self._clock = clock
         self._records: dict[str, _Record] = {}
 
-    def begin(self, username: str) -> bool:
+    async def check_available(self) -> None:
+        """Memory is always there (the shared store's version raises when Redis is down)."""
+
+    async def begin(self, username: str) -> bool:
         """Start an attempt; False when the name is locked out (the attempt must then fail, reason locked_out)."""
         now = self._clock()
         record = self._records.setdefault(username, _Record())
@@ -42,7 +59,7 @@ class Lockout:
         record.in_flight += 1
         return True
 
-    def finish(self, username: str, *, success: bool) -> None:
+    async def finish(self, username: str, *, success: bool) -> None:
         """End an attempt started by a `begin` that returned True."""
         now = self._clock()
         record = self._records.setdefault(username, _Record())

@@ -70,5 +70,12 @@ class Metrics:
             registry=self.registry,
         )
         self.sessions_revoked = Gauge(
-            "loginpod_webserver_sessions_revoked", "Logged-out sessions not yet expired.", registry=self.registry
+            "loginpod_webserver_sessions_revoked",
+            "Logged-out sessions not yet expired (memory store; with REDIS_URL they are in Redis).",
+            registry=self.registry,
+        )
+        self.sessions_refused_store_down = Counter(
+            "loginpod_webserver_sessions_refused_store_down",
+            "Session cookies not accepted because the shared revocation store (Redis) was down.",
+            registry=self.registry,
         )

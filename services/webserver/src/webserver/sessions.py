@@ -2,8 +2,9 @@
 
 A session token is `base64url(json payload).base64url(mac)`; the payload holds the username, a random
 session id and the expiry. Nothing is stored per session except, after a logout, the session id in a
-revocation set kept until the token would have expired anyway (per process: a restart forgets it, and the
-TTL bounds the damage). Tokens never appear in logs or events.
+revocation set kept until the token would have expired anyway: in this process's memory by default (a
+restart forgets it, and the TTL bounds the damage), or in Redis shared by every replica when REDIS_URL is
+set (webserver.sharedstate). Tokens never appear in logs or events.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 _SESSION_PURPOSE = b"loginpod.session.v1\x00"
 _CSRF_PURPOSE = b"loginpod.csrf.v1\x00"
@@ -42,16 +44,30 @@ class Session:
     expires_at: int
 
 
+class Revocations(Protocol):
+    """Where logged-out session ids are kept until their expiry: this process, or a store all replicas share.
+
+    Both methods may raise podkit.sharedstore.StoreUnavailable (the shared store is down).
+    """
+
+    async def revoke(self, session: Session) -> None: ...
+
+    async def is_revoked(self, session_id: str) -> bool: ...
+
+
 class RevokedSessions:
-    """Session ids logged out before their expiry; an entry is dropped once the token would be expired."""
+    """Session ids logged out before their expiry, in memory; an entry is dropped once the token is expired."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._until: dict[str, int] = {}
         self._clock = clock
 
-    def revoke(self, session: Session) -> None:
+    async def revoke(self, session: Session) -> None:
         self._prune()
         self._until[session.session_id] = session.expires_at
+
+    async def is_revoked(self, session_id: str) -> bool:
+        return session_id in self._until
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._until
@@ -68,11 +84,17 @@ class RevokedSessions:
 class SessionCodec:
     """Issues and checks session tokens."""
 
-    def __init__(self, key: bytes, ttl_seconds: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+        revoked: Revocations | None = None,
+    ) -> None:
         self._key = key
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self.revoked = RevokedSessions(clock)
+        self.revoked: Revocations = revoked if revoked is not None else RevokedSessions(clock)
 
     def issue(self, username: str) -> tuple[Session, str]:
         session = Session(username, secrets.token_urlsafe(16), int(self._clock()) + self.ttl_seconds)
@@ -81,8 +103,18 @@ class SessionCodec:
         )
         return session, f"{payload}.{_mac(self._key, _SESSION_PURPOSE, payload)}"
 
-    def read(self, token: str | None) -> Session | None:
-        """The session of a token that is well signed, unexpired and not revoked; otherwise None."""
+    async def read(self, token: str | None) -> Session | None:
+        """The session of a token that is well signed, unexpired and not revoked; otherwise None.
+
+        Raises StoreUnavailable when the revocation store cannot answer (the caller fails closed).
+        """
+        session = self.decode(token)
+        if session is None or await self.revoked.is_revoked(session.session_id):
+            return None
+        return session
+
+    def decode(self, token: str | None) -> Session | None:
+        """The session of a token that is well signed and unexpired (revocation not checked); otherwise None."""
         if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
             return None
         payload, sep, mac = token.partition(".")
@@ -93,7 +125,7 @@ class SessionCodec:
             session = Session(str(data["u"]), str(data["sid"]), int(data["exp"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None
-        if session.expires_at <= self._clock() or session.session_id in self.revoked:
+        if session.expires_at <= self._clock():
             return None
         return session
 
