@@ -1,0 +1,138 @@
+"""Real peers the tests start themselves on free loopback ports: redis-server and rsyslogd (imrelp, imtcp).
+
+Both come from Debian (ops/ci-peers.sh installs them as root in `make test`). Each runs in the foreground as
+a child of the test, with its files in the test's temporary directory, and can be killed (SIGKILL) and
+started again on the same port mid-test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from podkit.testing import free_port, wait_for
+
+REQUIRE = os.environ.get("LOGINPOD_REQUIRE_PEERS") == "1" or os.environ.get("LOGINPOD_REQUIRE_CONTAINERS") == "1"
+
+
+def need(program: str) -> str:
+    """The program's path; skip (or fail, in CI) when it is not installed."""
+    path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if path is None:
+        message = f"{program} is not installed (as root, `make test` installs it with ops/ci-peers.sh)"
+        if REQUIRE:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Peer:
+    """A foreground server process: `start`, `kill` (SIGKILL), `stop` (SIGTERM), `restart`."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "server.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        wait_for(self._up, timeout=20, what=f"{type(self).__name__} on port {self.port}")
+
+    def _up(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"{type(self).__name__} exited: {self.log.read_text(errors='replace')[-2000:]}")
+        return _listening(self.port)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+            self.process.wait(timeout=20)
+        self.process = None
+        wait_for(lambda: not _listening(self.port), timeout=10, what=f"port {self.port} closed")
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+class RedisServer(Peer):
+    """A throwaway redis-server; `persistent` keeps its data in an fsynced append-only file across restarts."""
+
+    def __init__(self, workdir: Path, *, persistent: bool = True) -> None:
+        super().__init__(workdir)
+        self.persistent = persistent
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        command = [need("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--dir", str(self.workdir), "--protected-mode", "yes"]
+        if self.persistent:
+            command += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            command += ["--appendonly", "no"]
+        return command
+
+
+RSYSLOG_CONF = """\
+module(load="imrelp")
+module(load="imtcp")
+input(type="imrelp" port="{relp_port}" address="127.0.0.1")
+input(type="imtcp" port="{tcp_port}" address="127.0.0.1")
+global(workDirectory="{workdir}" maxMessageSize="64k")
+main_queue(queue.type="Direct")
+template(name="raw" type="string" string="%msg%\\n")
+*.* action(type="omfile" file="{workdir}/out.log" template="raw" flushOnTXEnd="on" asyncWriting="off")
+"""
+
+
+class Rsyslog(Peer):
+    """rsyslogd in the foreground with a config of the test's own: RELP on `port`, plain TCP on `tcp_port`.
+
+    Every message's MSG part goes to `out.log`, one per line. The main queue is "Direct": a message is
+    written to the file before imrelp acknowledges it, so a SIGKILL loses nothing that was acknowledged.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.tcp_port = free_port()
+        self.out = workdir / "out.log"
+        self.config = workdir / "rsyslog.conf"
+        self.config.write_text(RSYSLOG_CONF.format(relp_port=self.port, tcp_port=self.tcp_port, workdir=workdir))
+
+    def command(self) -> list[str]:
+        pid = self.workdir / "rsyslogd.pid"
+        pid.unlink(missing_ok=True)
+        return [need("rsyslogd"), "-n", "-f", str(self.config), "-i", str(pid)]
+
+    def _up(self) -> bool:
+        return super()._up() and _listening(self.tcp_port)
+
+    def lines(self) -> list[bytes]:
+        return self.out.read_bytes().splitlines() if self.out.exists() else []
