@@ -45,6 +45,9 @@ def test_values_are_read() -> None:
     ("name", "value"),
     [
         ("SINK_URL", "ftp://x"),
+        ("SINK_URL", "relp://logs.example/path"),
+        ("SINK_URL", "syslog+tcp://:514"),
+        ("SINK_URL", "syslog+tls://logs.example:99999"),
         ("METRICS_PORT", "70000"),
         ("POLL_INTERVAL_MS", "0"),
         ("SEGMENT_MAX_BYTES", "big"),
@@ -71,4 +74,7 @@ def test_bad_value_exits_2_with_one_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "login_sidecar"], env=env, capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 2
-    assert result.stderr == "config error: SINK_URL: must be an http(s) URL, got 'ftp://x'\n"
+    assert result.stderr == (
+        "config error: SINK_URL: must be a URL with one of http://, https://, relp://, syslog+tls://, syslog+tcp://, "
+        "got 'ftp://x'\n"
+    )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from podkit.config import Env
 
+from login_sidecar.syslog import check_sink_url
+
 SERVICE = "login-sidecar"
 
 
@@ -20,7 +22,7 @@ class Settings:
     poll_interval: float  # seconds between stat polls of the source: the fallback to the file watcher
     segment_max_bytes: int
     max_line_bytes: int
-    sink_url: str | None  # None: no shipping
+    sink_url: str | None  # None: no shipping; http(s):// NDJSON, or relp://, syslog+tls://, syslog+tcp://
     sink_batch_max_events: int
     sink_batch_max_bytes: int
     sink_flush_interval: float  # seconds a partial batch may wait for more events
@@ -28,10 +30,16 @@ class Settings:
     sink_max_backoff: float
     shutdown_grace: float
     log_level: str
+    # syslog sinks (login_sidecar.sinks): TLS for syslog+tls://, HOSTNAME for events that name no pod
+    sink_tls_ca_file: Path | None = None
+    sink_tls_cert_file: Path | None = None
+    sink_tls_key_file: Path | None = None
+    sink_syslog_hostname: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         env = Env(environ)
+        sink_url = env.raw("SINK_URL")
         return cls(
             source_file=env.path("SOURCE_FILE", "/var/log/loginpod/events.jsonl"),
             shared_dir=env.path("SHARED_DIR", "/shared"),
@@ -40,7 +48,7 @@ class Settings:
             poll_interval=env.int("POLL_INTERVAL_MS", 250, minimum=1, maximum=60_000) / 1000,
             segment_max_bytes=env.int("SEGMENT_MAX_BYTES", 64 << 20, minimum=1024, maximum=1 << 40),
             max_line_bytes=env.int("MAX_LINE_BYTES", 1 << 20, minimum=256, maximum=64 << 20),
-            sink_url=env.optional_url("SINK_URL"),
+            sink_url=None if sink_url is None else check_sink_url("SINK_URL", sink_url),
             sink_batch_max_events=env.int("SINK_BATCH_MAX_EVENTS", 500, minimum=1, maximum=1_000_000),
             sink_batch_max_bytes=env.int("SINK_BATCH_MAX_BYTES", 1 << 20, minimum=1024, maximum=1 << 30),
             sink_flush_interval=env.int("SINK_FLUSH_INTERVAL_MS", 1000, minimum=1, maximum=3_600_000) / 1000,
@@ -48,6 +56,10 @@ class Settings:
             sink_max_backoff=env.float("SINK_MAX_BACKOFF", 30.0, minimum=0.01, maximum=3600),
             shutdown_grace=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0, maximum=3600),
             log_level=env.log_level(),
+            sink_tls_ca_file=_optional_path(env, "SINK_TLS_CA_FILE"),
+            sink_tls_cert_file=_optional_path(env, "SINK_TLS_CERT_FILE"),
+            sink_tls_key_file=_optional_path(env, "SINK_TLS_KEY_FILE"),
+            sink_syslog_hostname=env.raw("POD_NAME"),
         )
 
     @property
@@ -73,3 +85,8 @@ class Settings:
     @property
     def deadletter_file(self) -> Path:
         return self.shared_dir / "deadletter" / "login-sidecar.jsonl"
+
+
+def _optional_path(env: Env, name: str) -> Path | None:
+    value = env.raw(name)
+    return None if value is None else Path(value)

@@ -23,6 +23,7 @@ from login_sidecar.config import Settings
 from login_sidecar.deadletter import DeadLetter, rejected_record
 from login_sidecar.metrics import Metrics
 from login_sidecar.segments import SegmentOffset, list_segments, segment_name
+from login_sidecar.sinks import syslog_shipper
 
 log = logging.getLogger("login_sidecar.shipping")
 
@@ -47,12 +48,16 @@ class Shipping:
         self.metrics = metrics
         self.deadletter = deadletter
         self._committed = committed
-        self._shipper = shipper or HttpShipper(
-            settings.sink_url,
-            content_type=CONTENT_TYPE,
-            timeout=settings.sink_timeout,
-            policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
-            on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
+        self._shipper = (
+            shipper
+            or syslog_shipper(settings, metrics)
+            or HttpShipper(
+                settings.sink_url,
+                content_type=CONTENT_TYPE,
+                timeout=settings.sink_timeout,
+                policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
+                on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
+            )
         )
         self.acked: SegmentOffset | None = None  # what ship.json says
         self.error: str | None = None  # a local failure (ship.json or dead letters not writable)

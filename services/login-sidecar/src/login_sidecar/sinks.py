@@ -1,0 +1,139 @@
+"""The syslog outputs of the sidecar (SINK_URL relp://, syslog+tls://, syslog+tcp://), as a shipper.
+
+`SyslogShipper.deliver(batch)` has the contract of podkit.shipper.HttpShipper.deliver, so the shipping loop
+(login_sidecar.shipping) and its checkpoint rules are the same for every output: it returns DELIVERED only
+once the batch is delivered, retrying with the same backoff in the meantime, and the loop moves ship.json
+only after that. "Delivered" means acknowledged by the receiver for RELP (`200` for every message), and
+only "written to the socket" for plain syslog over TCP or TLS, which has no acknowledgement (see
+login_sidecar.syslog). A syslog receiver never refuses a batch for good, so there is no REJECTED here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+
+from podkit.shipper import Delivery, Outcome, RetryPolicy
+
+from login_sidecar.config import Settings
+from login_sidecar.metrics import Metrics
+from login_sidecar.relp import RelpError, RelpSession
+from login_sidecar.syslog import MessageFormatter, SyslogAddress, octet_counted, parse_address
+
+log = logging.getLogger("login_sidecar.sinks")
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifies the receiver (against SINK_TLS_CA_FILE, or the system's CAs); a client certificate if given."""
+    context = ssl.create_default_context(cafile=str(settings.sink_tls_ca_file) if settings.sink_tls_ca_file else None)
+    if settings.sink_tls_cert_file is not None:
+        key = str(settings.sink_tls_key_file) if settings.sink_tls_key_file else None
+        context.load_cert_chain(str(settings.sink_tls_cert_file), key)
+    return context
+
+
+class SyslogShipper:
+    """Delivers NDJSON batches as RFC 5424 messages over RELP, or octet-counted over TCP or TLS."""
+
+    def __init__(
+        self,
+        address: SyslogAddress,
+        *,
+        timeout: float,
+        policy: RetryPolicy,
+        tls: ssl.SSLContext | None = None,
+        hostname: str | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.address = address
+        self.display_url = address.display
+        self.policy = policy
+        self._timeout = timeout
+        self._tls = tls
+        self._on_retry = on_retry
+        self._formatter = MessageFormatter(hostname)
+        self._relp = RelpSession(address.host, address.port, timeout=timeout) if address.scheme == "relp" else None
+        self._reader: asyncio.StreamReader | None = None  # plain syslog's connection (read only to see EOF)
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def deliver(self, body: bytes, *, extra_headers: dict[str, str] | None = None) -> Outcome:
+        """Like HttpShipper.deliver (headers have no meaning here): returns once the batch is delivered."""
+        messages = [self._formatter.format(line) for line in body.splitlines() if line]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._send(messages)
+                return Outcome(Delivery.DELIVERED, 200 if self._relp is not None else None, attempt)
+            except (RelpError, OSError, TimeoutError) as exc:
+                reason = type(exc).__name__
+                wait = self.policy.backoff(attempt - 1)
+                log.warning(
+                    "sink delivery failed, will retry",
+                    extra={
+                        "sink": self.display_url,
+                        "reason": f"{reason}: {exc}",
+                        "attempt": attempt,
+                        "retry_in_s": round(wait, 3),
+                    },
+                )
+                if self._on_retry is not None:
+                    self._on_retry(reason)
+                await asyncio.sleep(wait)
+
+    async def _send(self, messages: list[bytes]) -> None:
+        if self._relp is not None:
+            await self._relp.send(messages)
+            return
+        try:
+            if self._reader is not None and self._reader.at_eof():  # the receiver closed it (a restart): reconnect
+                self._close_plain()
+            if self._writer is None:
+                self._reader, self._writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.address.host, self.address.port, ssl=self._tls), self._timeout
+                )
+            writer = self._writer
+            assert writer is not None
+            writer.write(b"".join(octet_counted(message) for message in messages))
+            await asyncio.wait_for(writer.drain(), self._timeout)
+        except BaseException:
+            self._close_plain()
+            raise
+
+    def _close_plain(self) -> None:
+        if self._writer is not None:
+            writer, self._writer, self._reader = self._writer, None, None
+            writer.close()
+
+    async def aclose(self) -> None:
+        if self._relp is not None:
+            await self._relp.close()
+        if self._writer is not None:
+            writer = self._writer
+            self._close_plain()
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), self._timeout)
+
+
+def syslog_shipper(settings: Settings, metrics: Metrics) -> SyslogShipper | None:
+    """The shipper for a syslog SINK_URL; None for an http(s) one (podkit.shipper.HttpShipper's)."""
+    if settings.sink_url is None or settings.sink_url.startswith(("http://", "https://")):
+        return None
+    address = parse_address("SINK_URL", settings.sink_url)
+    if address.scheme != "relp":
+        log.warning(
+            "syslog over TCP/TLS has no acknowledgements: events in flight when the receiver fails can be lost "
+            "unnoticed; use relp:// for at-least-once delivery",
+            extra={"sink": address.display},
+        )
+    return SyslogShipper(
+        address,
+        timeout=settings.sink_timeout,
+        policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
+        tls=tls_context(settings) if address.tls else None,
+        hostname=settings.sink_syslog_hostname,
+        on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
+    )
