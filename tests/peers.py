@@ -108,14 +108,22 @@ input(type="imtcp" port="{tcp_port}" address="127.0.0.1")
 global(workDirectory="{workdir}" maxMessageSize="64k")
 main_queue(queue.type="Direct")
 template(name="raw" type="string" string="%msg%\\n")
+template(name="meta" type="list") {{
+  property(name="pri") constant(value=" ") property(name="protocol-version") constant(value=" ")
+  property(name="timereported" dateFormat="rfc3339") constant(value=" ") property(name="hostname")
+  constant(value=" ") property(name="app-name") constant(value=" ") property(name="procid") constant(value=" ")
+  property(name="msgid") constant(value=" ") property(name="structured-data") constant(value="\\n")
+}}
 *.* action(type="omfile" file="{workdir}/out.log" template="raw" flushOnTXEnd="on" asyncWriting="off")
+*.* action(type="omfile" file="{workdir}/meta.log" template="meta" flushOnTXEnd="on" asyncWriting="off")
 """
 
 
 class Rsyslog(Peer):
     """rsyslogd in the foreground with a config of the test's own: RELP on `port`, plain TCP on `tcp_port`.
 
-    Every message's MSG part goes to `out.log`, one per line. The main queue is "Direct": a message is
+    Every message's MSG part goes to `out.log`, one per line, and its header fields as rsyslog parsed them to
+    `meta.log`. The main queue is "Direct": a message is
     written to the file before imrelp acknowledges it, so a SIGKILL loses nothing that was acknowledged.
     """
 
@@ -123,6 +131,7 @@ class Rsyslog(Peer):
         super().__init__(workdir)
         self.tcp_port = free_port()
         self.out = workdir / "out.log"
+        self.meta = workdir / "meta.log"
         self.config = workdir / "rsyslog.conf"
         self.config.write_text(RSYSLOG_CONF.format(relp_port=self.port, tcp_port=self.tcp_port, workdir=workdir))
 

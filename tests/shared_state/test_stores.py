@@ -36,7 +36,8 @@ async def store(redis_server: RedisServer, request: pytest.FixtureRequest) -> As
 def test_settings_from_the_environment() -> None:
     assert StoreSettings.from_env({}) is None
     settings = StoreSettings.from_env({"REDIS_URL": "rediss://:pw@redis.loginpod.svc:6380/1", "REDIS_TIMEOUT": "2"})
-    assert settings is not None and settings.timeout == 2.0 and settings.key_prefix == "loginpod:"
+    assert settings is not None
+    assert (settings.timeout, settings.key_prefix) == (2.0, "loginpod:")
     assert redact(settings.url) == "rediss://redis.loginpod.svc:6380/1"
     for env, name in (
         ({"REDIS_URL": "http://redis:6379"}, "REDIS_URL"),
@@ -105,7 +106,7 @@ async def test_outage_fails_fast_logs_once_and_recovers(
             assert store.down
             assert store.failures == {"ratelimit": 5, "revocation": 5}
             outage_lines = [r for r in caplog.records if "unavailable" in r.getMessage()]
-            assert len(outage_lines) == 1 and outage_lines[0].levelno == logging.ERROR
+            assert [r.levelno for r in outage_lines] == [logging.ERROR]
     finally:
         redis_server.start()
     with caplog.at_level(logging.INFO, logger="podkit.sharedstore"):

@@ -1,0 +1,164 @@
+"""The sidecar shipping to a real rsyslogd (Debian's rsyslog + rsyslog-relp), started by the test (issue 10).
+
+The sidecar runs as a process (`python -m login_sidecar`) tailing a source file the test appends real
+webserver events to; rsyslogd writes every message's MSG (the event JSON) to out.log. Counts are printed
+(`pytest -s`) for the closing note.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from peers import Rsyslog
+from podkit.testing import free_port, wait_for
+from webserver.events import build_event, encode_event
+
+
+class Sidecar:
+    def __init__(self, root: Path, sink_url: str) -> None:
+        self.source = root / "source" / "events.jsonl"
+        self.source.parent.mkdir(parents=True)
+        self.shared = root / "shared"
+        self.metrics_port = free_port()
+        self.log = root / "sidecar.log"
+        self.env = {
+            **os.environ,
+            "SOURCE_FILE": str(self.source),
+            "SHARED_DIR": str(self.shared),
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(self.metrics_port),
+            "SINK_URL": sink_url,
+            "SINK_BATCH_MAX_EVENTS": "50",
+            "SINK_FLUSH_INTERVAL_MS": "20",
+            "SINK_MAX_BACKOFF": "0.5",
+            "SINK_TIMEOUT": "2",
+            "POD_NAME": "sidecar-test",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ids: list[str] = []
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "login_sidecar"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=20)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def write(self, count: int, outcome_every: int = 3) -> None:
+        """Append `count` real events (every third a failure) to the source file, as the webserver would."""
+        lines = []
+        for n in range(count):
+            failed = n % outcome_every == 0
+            event = build_event(
+                event_type="login.failure" if failed else "login.success",
+                reason="bad_password" if failed else None,
+                username=f"user{len(self.ids)}",
+                client_ip="192.0.2.10",
+                user_agent="test",
+                request_id=None,
+                pod="loginpod-test-1",
+            )
+            self.ids.append(event["event_id"])
+            lines.append(encode_event(event))
+        with open(self.source, "ab") as file:
+            file.write(b"".join(lines))
+
+    def metric(self, name: str) -> float:
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def received(rsyslog: Rsyslog) -> Counter[str]:
+    return Counter(json.loads(line)["event_id"] for line in rsyslog.lines())
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
+    server = Rsyslog(tmp_path / "rsyslog")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_relp_every_event_arrives_once_after_dedupe_across_kills(tmp_path: Path, rsyslog: Rsyslog) -> None:
+    sidecar = Sidecar(tmp_path, f"relp://127.0.0.1:{rsyslog.port}")
+    sidecar.start()
+    try:
+        # 1. rsyslogd SIGKILLed mid-stream, events written while it is down, then started again.
+        sidecar.write(2000)
+        wait_for(lambda: len(rsyslog.lines()) >= 200, timeout=30, what="the first events at rsyslog")
+        rsyslog.kill()
+        at_first_kill = len(rsyslog.lines())
+        sidecar.write(1000)
+        wait_for(lambda: sidecar.metric("loginpod_sidecar_ship_retries_total") >= 2, timeout=30, what="retries")
+        rsyslog.start()
+        # 2. The sidecar SIGKILLed mid-stream (its ship checkpoint moves only on RELP acks), more events, restarted.
+        wait_for(lambda: len(rsyslog.lines()) > at_first_kill + 200, timeout=30, what="shipping resumed")
+        sidecar.kill()
+        at_sidecar_kill = len(rsyslog.lines())
+        sidecar.write(1000)
+        sidecar.start()
+        # 3. rsyslogd SIGKILLed once more while the backlog streams, and started again at once.
+        wait_for(lambda: len(rsyslog.lines()) > at_sidecar_kill + 200, timeout=30, what="shipping after restart")
+        rsyslog.kill()
+        at_second_kill = len(rsyslog.lines())
+        rsyslog.start()
+        wait_for(lambda: set(received(rsyslog)) >= set(sidecar.ids), timeout=120, what="every event at rsyslog")
+        wait_for(lambda: sidecar.metric("loginpod_sidecar_ship_lag_events") == 0, timeout=30, what="lag 0")
+        assert sidecar.stop() == 0
+    finally:
+        if sidecar.process is not None and sidecar.process.poll() is None:
+            sidecar.kill()
+    counts = received(rsyslog)
+    assert set(counts) == set(sidecar.ids)  # nothing lost, nothing foreign
+    lines = len(rsyslog.lines())
+    duplicates = lines - len(counts)
+    print(
+        f"\nRELP restart test: {len(sidecar.ids)} events written, {lines} messages received by rsyslog, "
+        f"{len(counts)} distinct event_ids (all), {duplicates} duplicates; messages at rsyslog when it was "
+        f"killed: {at_first_kill} and {at_second_kill}, when the sidecar was killed: {at_sidecar_kill}"
+    )
+    assert duplicates <= 3 * 50 * 128  # at most the batches in flight at each kill, not a resend of everything
+    assert max(counts.values()) <= 4
+
+
+def test_octet_counted_tcp_rfc5424_as_rsyslog_parses_it(tmp_path: Path, rsyslog: Rsyslog) -> None:
+    sidecar = Sidecar(tmp_path, f"syslog+tcp://127.0.0.1:{rsyslog.tcp_port}")
+    sidecar.start()
+    try:
+        sidecar.write(300)
+        wait_for(lambda: set(received(rsyslog)) >= set(sidecar.ids), timeout=30, what="every event at rsyslog")
+        assert sidecar.stop() == 0
+    finally:
+        if sidecar.process is not None and sidecar.process.poll() is None:
+            sidecar.kill()
+    counts = received(rsyslog)
+    assert sorted(counts.values()) == [1] * 300  # no restart here: each exactly once
+    events = [json.loads(line) for line in rsyslog.lines()]
+    assert [e["event_id"] for e in events] == sidecar.ids  # in order, the JSON intact
+    meta = rsyslog.meta.read_text().splitlines()
+    assert len(meta) == 300
+    for event, header in zip(events, meta, strict=True):
+        pri, version, timestamp, hostname, app, procid, msgid, sd = header.split(" ")
+        assert int(pri) == 10 * 8 + (6 if event["outcome"] == "success" else 5)  # authpriv.info / .notice
+        assert version == "1"
+        assert timestamp[:19] == event["timestamp"][:19]
+        assert (hostname, app, procid, msgid, sd) == ("loginpod-test-1", "webserver", "-", event["event_type"], "-")
