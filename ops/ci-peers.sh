@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real peers the shared-state and syslog tests start themselves, as root on Debian 12: redis-server
-# (the shared store of issue 10) and rsyslog with rsyslog-relp (imrelp: the external logging service).
+# (the shared store of issue 10) and rsyslog with rsyslog-relp (imrelp: the external logging service) and
+# rsyslog-gnutls (syslog over TLS).
 # Only the programs: the tests run their own throwaway instances on free loopback ports, so the system
 # daemons the packages enable are stopped and disabled again. Idempotent and quick when all is there.
 set -euo pipefail
@@ -11,6 +12,9 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v rsyslogd >/dev/null || missing+=(rsyslog)
 [[ -n "$(find /usr/lib -path '*rsyslog/imrelp.so' -print -quit 2>/dev/null)" ]] || missing+=(rsyslog-relp)
+# TLS syslog (RFC 5425) for the syslog+tls:// test: rsyslog's gnutls driver, and openssl for its certificate.
+[[ -n "$(find /usr/lib -path '*rsyslog/lmnsd_gtls.so' -print -quit 2>/dev/null)" ]] || missing+=(rsyslog-gnutls)
+command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get -o DPkg::Lock::Timeout=600 update -qq

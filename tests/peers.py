@@ -101,11 +101,11 @@ class RedisServer(Peer):
 
 
 RSYSLOG_CONF = """\
+global(workDirectory="{workdir}" maxMessageSize="64k"{tls_global})
 module(load="imrelp")
-module(load="imtcp")
+module(load="imtcp"{tls_module})
 input(type="imrelp" port="{relp_port}" address="127.0.0.1")
 input(type="imtcp" port="{tcp_port}" address="127.0.0.1")
-global(workDirectory="{workdir}" maxMessageSize="64k")
 main_queue(queue.type="Direct")
 template(name="raw" type="string" string="%msg%\\n")
 template(name="meta" type="list") {{
@@ -119,21 +119,52 @@ template(name="meta" type="list") {{
 """
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost (its own CA) and its key, made with openssl."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [need("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
 class Rsyslog(Peer):
-    """rsyslogd in the foreground with a config of the test's own: RELP on `port`, plain TCP on `tcp_port`.
+    """rsyslogd in the foreground with a config of the test's own: RELP on `port`, TCP on `tcp_port`.
+
+    With `tls`, the TCP input speaks syslog over TLS (RFC 5425, rsyslog's gnutls driver) with a self-signed
+    certificate, `self.certificate`, which is also the CA a client must trust.
 
     Every message's MSG part goes to `out.log`, one per line, and its header fields as rsyslog parsed them to
     `meta.log`. The main queue is "Direct": a message is
     written to the file before imrelp acknowledges it, so a SIGKILL loses nothing that was acknowledged.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         super().__init__(workdir)
         self.tcp_port = free_port()
         self.out = workdir / "out.log"
         self.meta = workdir / "meta.log"
         self.config = workdir / "rsyslog.conf"
-        self.config.write_text(RSYSLOG_CONF.format(relp_port=self.port, tcp_port=self.tcp_port, workdir=workdir))
+        self.certificate: Path | None = None
+        tls_global = tls_module = ""
+        if tls:
+            self.certificate, key = self_signed_certificate(workdir)
+            tls_global = (
+                f' defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="{self.certificate}"'
+                f' defaultNetstreamDriverCertFile="{self.certificate}" defaultNetstreamDriverKeyFile="{key}"'
+            )
+            tls_module = ' streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon"'
+        self.config.write_text(
+            RSYSLOG_CONF.format(
+                relp_port=self.port,
+                tcp_port=self.tcp_port,
+                workdir=workdir,
+                tls_global=tls_global,
+                tls_module=tls_module,
+            )
+        )
 
     def command(self) -> list[str]:
         pid = self.workdir / "rsyslogd.pid"

@@ -24,7 +24,7 @@ from webserver.events import build_event, encode_event
 
 
 class Sidecar:
-    def __init__(self, root: Path, sink_url: str) -> None:
+    def __init__(self, root: Path, sink_url: str, **env: str) -> None:
         self.source = root / "source" / "events.jsonl"
         self.source.parent.mkdir(parents=True)
         self.shared = root / "shared"
@@ -42,6 +42,7 @@ class Sidecar:
             "SINK_MAX_BACKOFF": "0.5",
             "SINK_TIMEOUT": "2",
             "POD_NAME": "sidecar-test",
+            **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.ids: list[str] = []
@@ -162,3 +163,35 @@ def test_octet_counted_tcp_rfc5424_as_rsyslog_parses_it(tmp_path: Path, rsyslog:
         assert version == "1"
         assert timestamp[:19] == event["timestamp"][:19]
         assert (hostname, app, procid, msgid, sd) == ("loginpod-test-1", "webserver", "-", event["event_type"], "-")
+
+
+def test_syslog_over_tls_to_rsyslog(tmp_path: Path) -> None:
+    rsyslog = Rsyslog(tmp_path / "rsyslog", tls=True)
+    rsyslog.start()
+    assert rsyslog.certificate is not None
+    sidecar = Sidecar(tmp_path, f"syslog+tls://127.0.0.1:{rsyslog.tcp_port}", SINK_TLS_CA_FILE=str(rsyslog.certificate))
+    sidecar.start()
+    try:
+        sidecar.write(200)
+        wait_for(lambda: set(received(rsyslog)) >= set(sidecar.ids), timeout=30, what="every event at rsyslog")
+        assert sidecar.stop() == 0
+    finally:
+        if sidecar.process is not None and sidecar.process.poll() is None:
+            sidecar.kill()
+        rsyslog.stop()
+    assert [json.loads(line)["event_id"] for line in rsyslog.lines()] == sidecar.ids
+
+
+def test_syslog_over_tls_refuses_a_receiver_it_cannot_verify(tmp_path: Path) -> None:
+    rsyslog = Rsyslog(tmp_path / "rsyslog", tls=True)
+    rsyslog.start()
+    sidecar = Sidecar(tmp_path, f"syslog+tls://127.0.0.1:{rsyslog.tcp_port}")  # no SINK_TLS_CA_FILE
+    sidecar.start()
+    try:
+        sidecar.write(10)
+        wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in sidecar.log.read_text(), timeout=30, what="a TLS failure")
+        assert rsyslog.lines() == []  # nothing sent in clear or to an unverified receiver
+        assert sidecar.metric("loginpod_sidecar_ship_lag_events") == 10  # kept, to be retried
+    finally:
+        sidecar.kill()
+        rsyslog.stop()

@@ -98,11 +98,12 @@ class MessageFormatter:
         timestamp = event.get("timestamp")
         stamp = timestamp.encode("ascii") if isinstance(timestamp, str) and _RFC3339.fullmatch(timestamp) else NIL
         pod = _field(event.get("pod"), 255)
+        app = _field(event.get("service"), 48)
         header = b"<%d>1 %s %s %s - %s - " % (
             FACILITY_AUTHPRIV * 8 + severity,
             stamp,
             self._hostname if pod == NIL else pod,
-            _field(event.get("service"), 48) if event.get("service") else b"loginpod",
+            b"loginpod" if app == NIL else app,
             _field(event.get("event_type"), 32),
         )
         return header + body
