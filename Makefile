@@ -51,15 +51,19 @@ clean: ## remove the local-mode state (.run/)
 	rm -rf .run
 
 # Containers (docs/containers.md): the images, and the pod as a docker compose project.
-.PHONY: images up down
+.PHONY: images images-peers up down
 images: ## build the four images (the air-gapped way when python:3.12-slim cannot be pulled)
 	ops/images.sh
 
-up: images ## start the pod in Docker (ambassador on host port LOGINPOD_PORT, default 80) and wait until healthy
-	docker compose up --detach --wait --wait-timeout 180
+images-peers: ## build the redis and rsyslog images of the compose profiles scale and logging (from Debian packages)
+	ops/peer-images.sh
 
-down: ## stop the Docker pod; VOLUMES=1 also removes its volumes
-	docker compose down $(if $(VOLUMES),--volumes)
+# PROFILES="scale logging" also starts redis and rsyslog (set LOGINPOD_REDIS_URL / LOGINPOD_SINK_URL: README).
+up: images $(if $(PROFILES),images-peers) ## start the pod in Docker (ambassador on host port LOGINPOD_PORT, default 80) and wait until healthy
+	docker compose $(foreach p,$(PROFILES),--profile $(p)) up --detach --wait --wait-timeout 180
+
+down: ## stop the Docker pod (and the peers of every profile); VOLUMES=1 also removes its volumes
+	docker compose --profile scale --profile logging down $(if $(VOLUMES),--volumes)
 
 # Kubernetes (docs/kubernetes.md): the manifests in k8s/, checked, and run as a pod by podman.
 .PHONY: tools k8s-validate pod-up pod-down
