@@ -82,9 +82,10 @@ class Peer:
 class RedisServer(Peer):
     """A throwaway redis-server; `persistent` keeps its data in an fsynced append-only file across restarts."""
 
-    def __init__(self, workdir: Path, *, persistent: bool = True) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = True, password: str | None = None) -> None:
         super().__init__(workdir)
         self.persistent = persistent
+        self.password = password
 
     @property
     def url(self) -> str:
@@ -93,6 +94,8 @@ class RedisServer(Peer):
     def command(self) -> list[str]:
         command = [need("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--dir", str(self.workdir), "--protected-mode", "yes"]
+        if self.password is not None:
+            command += ["--requirepass", self.password]
         if self.persistent:
             command += ["--appendonly", "yes", "--appendfsync", "always"]
         else:

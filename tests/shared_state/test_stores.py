@@ -33,12 +33,18 @@ async def store(redis_server: RedisServer, request: pytest.FixtureRequest) -> As
     await shared.aclose()
 
 
-def test_settings_from_the_environment() -> None:
+def test_settings_from_the_environment(tmp_path: Path) -> None:
     assert StoreSettings.from_env({}) is None
     settings = StoreSettings.from_env({"REDIS_URL": "rediss://:pw@redis.loginpod.svc:6380/1", "REDIS_TIMEOUT": "2"})
     assert settings is not None
     assert (settings.timeout, settings.key_prefix) == (2.0, "loginpod:")
     assert redact(settings.url) == "rediss://redis.loginpod.svc:6380/1"
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    with_file = StoreSettings.from_env({"REDIS_URL": "redis://r", "REDIS_PASSWORD_FILE": str(secret)})
+    assert with_file is not None
+    assert with_file.password == "s3cret"
+    assert "s3cret" not in repr(with_file)
     for env, name in (
         ({"REDIS_URL": "http://redis:6379"}, "REDIS_URL"),
         ({"REDIS_URL": "redis://r", "REDIS_KEY_PREFIX": "a b"}, "REDIS_KEY_PREFIX"),
@@ -76,6 +82,24 @@ async def test_lockout_in_parallel_checks_at_most_threshold_passwords(store: Sha
     assert await lockout.begin("carol")
     await lockout.finish("carol", success=True)
     assert not await store.client.exists(lockout._keys("carol")[0])
+
+
+async def test_a_password_from_the_settings_is_used(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", persistent=False, password="pw-123")
+    server.start()
+    try:
+        for password, works in (("pw-123", True), (None, False)):
+            store = SharedStore(StoreSettings(server.url, password=password), "test")
+            try:
+                if works:
+                    await SharedLockout(store, 3, 60, 60).check_available()
+                else:
+                    with pytest.raises(StoreUnavailable):
+                        await SharedLockout(store, 3, 60, 60).check_available()
+            finally:
+                await store.aclose()
+    finally:
+        server.stop()
 
 
 async def test_shared_bucket_grants_what_one_memory_bucket_grants(store: SharedStore) -> None:

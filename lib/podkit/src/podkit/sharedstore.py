@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ class StoreSettings:
     key_prefix: str = DEFAULT_PREFIX
     timeout: float = 0.5  # seconds, to connect and for each command
     retry_interval: float = 1.0  # after a failure, seconds of failing fast before trying Redis again
+    password: str | None = field(default=None, repr=False)  # REDIS_PASSWORD(_FILE): kept out of the URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StoreSettings | None:
@@ -59,8 +60,12 @@ class StoreSettings:
         prefix = env.str("REDIS_KEY_PREFIX", DEFAULT_PREFIX)
         if not prefix or len(prefix) > 64 or not prefix.isascii() or not prefix.isprintable() or " " in prefix:
             raise ConfigError("REDIS_KEY_PREFIX", "must be 1 to 64 printable ASCII characters without spaces")
+        password = None
+        if env.raw("REDIS_PASSWORD") is not None or env.raw("REDIS_PASSWORD_FILE") is not None:
+            password = env.secret("REDIS_PASSWORD", min_bytes=1).decode("utf-8", "strict")
         return cls(
             url=url,
+            password=password,
             key_prefix=prefix,
             timeout=env.float("REDIS_TIMEOUT", cls.timeout, minimum=0.01, maximum=60),
             retry_interval=env.float("REDIS_RETRY_INTERVAL", cls.retry_interval, minimum=0, maximum=300),
@@ -88,6 +93,7 @@ class SharedStore:
             socket_connect_timeout=settings.timeout,
             retry=Retry(NoBackoff(), 1),
             decode_responses=False,
+            password=settings.password,
         )
         self.failures: dict[str, int] = {}
         self.down = False
