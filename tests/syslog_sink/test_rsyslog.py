@@ -141,16 +141,21 @@ def test_relp_every_event_arrives_once_after_dedupe_across_kills(tmp_path: Path,
     assert max(counts.values()) <= 4
 
 
-def test_octet_counted_tcp_rfc5424_as_rsyslog_parses_it(tmp_path: Path, rsyslog: Rsyslog) -> None:
-    sidecar = Sidecar(tmp_path, f"syslog+tcp://127.0.0.1:{rsyslog.tcp_port}")
+def ship_all(sidecar: Sidecar, rsyslog: Rsyslog, count: int) -> None:
+    """Start the sidecar, write `count` events, wait until rsyslog has them all, stop the sidecar (exit 0)."""
     sidecar.start()
     try:
-        sidecar.write(300)
+        sidecar.write(count)
         wait_for(lambda: set(received(rsyslog)) >= set(sidecar.ids), timeout=30, what="every event at rsyslog")
         assert sidecar.stop() == 0
     finally:
         if sidecar.process is not None and sidecar.process.poll() is None:
             sidecar.kill()
+
+
+def test_octet_counted_tcp_rfc5424_as_rsyslog_parses_it(tmp_path: Path, rsyslog: Rsyslog) -> None:
+    sidecar = Sidecar(tmp_path, f"syslog+tcp://127.0.0.1:{rsyslog.tcp_port}")
+    ship_all(sidecar, rsyslog, 300)
     counts = received(rsyslog)
     assert sorted(counts.values()) == [1] * 300  # no restart here: each exactly once
     events = [json.loads(line) for line in rsyslog.lines()]
@@ -170,14 +175,9 @@ def test_syslog_over_tls_to_rsyslog(tmp_path: Path) -> None:
     rsyslog.start()
     assert rsyslog.certificate is not None
     sidecar = Sidecar(tmp_path, f"syslog+tls://127.0.0.1:{rsyslog.tcp_port}", SINK_TLS_CA_FILE=str(rsyslog.certificate))
-    sidecar.start()
     try:
-        sidecar.write(200)
-        wait_for(lambda: set(received(rsyslog)) >= set(sidecar.ids), timeout=30, what="every event at rsyslog")
-        assert sidecar.stop() == 0
+        ship_all(sidecar, rsyslog, 200)
     finally:
-        if sidecar.process is not None and sidecar.process.poll() is None:
-            sidecar.kill()
         rsyslog.stop()
     assert [json.loads(line)["event_id"] for line in rsyslog.lines()] == sidecar.ids
 
