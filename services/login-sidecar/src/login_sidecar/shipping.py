@@ -23,7 +23,7 @@ from login_sidecar.config import Settings
 from login_sidecar.deadletter import DeadLetter, rejected_record
 from login_sidecar.metrics import Metrics
 from login_sidecar.segments import SegmentOffset, list_segments, segment_name
-from login_sidecar.sinks import syslog_shipper
+from login_sidecar.sinks import SyslogShipper, syslog_shipper
 
 log = logging.getLogger("login_sidecar.shipping")
 
@@ -41,23 +41,20 @@ class Shipping:
         metrics: Metrics,
         deadletter: DeadLetter,
         committed: Callable[[], SegmentOffset | None],
-        shipper: HttpShipper | None = None,
+        shipper: HttpShipper | SyslogShipper | None = None,
     ) -> None:
         assert settings.sink_url is not None
         self.settings = settings
         self.metrics = metrics
         self.deadletter = deadletter
         self._committed = committed
-        self._shipper = (
-            shipper
-            or syslog_shipper(settings, metrics)
-            or HttpShipper(
-                settings.sink_url,
-                content_type=CONTENT_TYPE,
-                timeout=settings.sink_timeout,
-                policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
-                on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
-            )
+        shipper = shipper or syslog_shipper(settings, metrics)  # SINK_URL relp:// or syslog+...:// (sinks.py)
+        self._shipper = shipper or HttpShipper(
+            settings.sink_url,
+            content_type=CONTENT_TYPE,
+            timeout=settings.sink_timeout,
+            policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
+            on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
         )
         self.acked: SegmentOffset | None = None  # what ship.json says
         self.error: str | None = None  # a local failure (ship.json or dead letters not writable)
