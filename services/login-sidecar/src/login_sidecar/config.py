@@ -1,4 +1,5 @@
-"""The sidecar's settings, read once from the environment (docs/design.md fixes the shared paths)."""
+"""The sidecar's settings, read once from the environment; the paths under SHARED_DIR are podkit.volume's
+(defaults and meaning: docs/design.md, "Configuration")."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podkit.config import Env
+from podkit.volume import SIDECAR, Volume
 
-SERVICE = "login-sidecar"
+SERVICE = SIDECAR
 
 
 @dataclass(frozen=True)
@@ -51,25 +53,25 @@ class Settings:
         )
 
     @property
+    def volume(self) -> Volume:
+        return Volume(self.shared_dir)
+
+    @property
     def events_dir(self) -> Path:
-        return self.shared_dir / "events"
+        return self.volume.events_dir
 
     @property
     def state_dir(self) -> Path:
-        return self.shared_dir / "state" / "login-sidecar"
+        return self.volume.state_dir(SERVICE)
 
     @property
     def tail_checkpoint(self) -> Path:
-        return self.state_dir / "tail.json"
+        return self.volume.checkpoint(SERVICE, "tail")
 
     @property
     def ship_checkpoint(self) -> Path:
-        return self.state_dir / "ship.json"
-
-    @property
-    def adapter_checkpoint(self) -> Path:
-        return self.shared_dir / "state" / "adapter" / "xml.json"
+        return self.volume.checkpoint(SERVICE, "ship")
 
     @property
     def deadletter_file(self) -> Path:
-        return self.shared_dir / "deadletter" / "login-sidecar.jsonl"
+        return self.volume.deadletter(SERVICE)

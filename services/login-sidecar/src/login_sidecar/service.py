@@ -16,15 +16,13 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from podkit.probe import ProbeServer
+from podkit.volume import CheckpointError, DeadLetter, SegmentOffset
 from podkit.watch import ChangeWatcher
 
-from login_sidecar.checkpoint import CheckpointError
 from login_sidecar.config import Settings
-from login_sidecar.deadletter import DeadLetter
 from login_sidecar.metrics import Metrics
 from login_sidecar.pipeline import Pipeline, SourceUnreadable
 from login_sidecar.retention import delete_consumed
-from login_sidecar.segments import SegmentOffset
 from login_sidecar.shipping import Shipping
 
 log = logging.getLogger("login_sidecar.service")
@@ -114,7 +112,6 @@ class Service:
                 if not self._inflight.cancelled():
                     self._inflight.exception()
             self.pipeline.close()
-            self.deadletter.close()
             await self.probe.close()
             log.info("stopped")
 
@@ -210,7 +207,7 @@ class Service:
             self._nap = None
 
     async def _retention_loop(self) -> None:
-        consumers = [self.settings.adapter_checkpoint]
+        consumers = [self.settings.volume.conversion_checkpoint]
         if self.shipping is not None:
             consumers.append(self.settings.ship_checkpoint)
         while True:
