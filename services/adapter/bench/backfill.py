@@ -112,12 +112,12 @@ def run_adapter(shared: Path, done: dict[str, object]) -> tuple[float, float, fl
 
 def profile(events: int, workdir: Path) -> str:
     from adapter.converter import Converter
-    from adapter.documents import Layout
     from adapter.metrics import Metrics
+    from podkit.volume import Volume
 
     shared = workdir / "profile"
     write_backlog(shared / "events", events)
-    converter = Converter(Layout(shared), Metrics(), 1000)
+    converter = Converter(Volume(shared), Metrics(), 1000)
     converter.resume()
     profiler = cProfile.Profile()
     started = time.process_time()

@@ -75,7 +75,7 @@ def test_sigkill_mid_stream_then_restart_converts_every_event_exactly_once(
         writer.join(timeout=30)
         assert writer.written.is_set()
         last = f"events-{(EVENTS - 1) // PER_SEGMENT + 1:08d}.jsonl"
-        end = {"segment": last, "offset": (shared / "events" / last).stat().st_size}
+        end = {"version": 1, "segment": last, "offset": (shared / "events" / last).stat().st_size}
         assert killed_at != end, "the kill came after the end: nothing was tested"
 
         second = start(shared, log)

@@ -88,7 +88,7 @@ async def test_a_stop_finishes_the_current_document_and_its_checkpoint(
         await kit.async_wait_for(lambda: kit.checkpoint(shared) is not None, what="a first document")
     documents = sorted((shared / "xml").glob("*.xml"))
     last_end = int(documents[-1].name.split("-")[-1].removesuffix(".xml"))
-    assert kit.checkpoint(shared) == {"segment": "events-00000001.jsonl", "offset": last_end}
+    assert kit.checkpoint(shared) == {"version": 1, "segment": "events-00000001.jsonl", "offset": last_end}
     assert list((shared / "xml").glob(".*")) == []
     ids = kit.converted_ids(shared, xsd)
     assert ids == [e["event_id"] for e in events[: len(ids)]]

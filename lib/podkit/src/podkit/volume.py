@@ -17,6 +17,7 @@ resumes where it stopped; a higher version is refused, not guessed at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -64,6 +65,11 @@ class Volume:
     def deadletter(self, service: str) -> Path:
         """deadletter/<service>.jsonl."""
         return self.deadletter_dir / f"{service}.jsonl"
+
+    def create(self, service: str) -> None:
+        """The directories `service` writes or watches (each container of the pod creates what it needs)."""
+        for directory in (self.events_dir, self.xml_dir, self.state_dir(service), self.deadletter_dir):
+            directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def conversion_checkpoint(self) -> Path:
@@ -183,9 +189,7 @@ class DeadLetter:
         """Append `records`, each stamped with a `ts` first; raises OSError (nothing written) when the
         volume is full or read-only."""
         now = utc_now()
-        data = b"".join(
-            json.dumps({"ts": now, **record}, separators=(",", ":")).encode() + b"\n" for record in records
-        )
+        data = b"".join(json.dumps({"ts": now, **record}, separators=(",", ":")).encode() + b"\n" for record in records)
         if not data:
             return
         with self._lock:
@@ -204,10 +208,8 @@ class DeadLetter:
                 os.fdatasync(fd)
             except OSError:
                 # ENOSPC after a partial write, EIO on sync: leave no torn record behind for readers.
-                try:
+                with contextlib.suppress(OSError):
                     os.ftruncate(fd, start)
-                except OSError:
-                    pass
                 raise
         finally:
             os.close(fd)

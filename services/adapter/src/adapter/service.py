@@ -17,11 +17,11 @@ import sys
 
 from podkit.probe import ProbeServer
 from podkit.shipper import redact_url
+from podkit.volume import ADAPTER, DeadLetter, Volume
 from podkit.watch import ChangeWatcher
 
 from adapter.config import Settings
 from adapter.converter import Converter, Step
-from adapter.documents import Layout
 from adapter.metrics import Metrics
 from adapter.retention import Retention
 from adapter.shipping import DocumentShipper
@@ -34,24 +34,32 @@ ERROR_RETRY_S = 1.0
 class AdapterService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.layout = Layout(settings.shared_dir)
+        self.volume = Volume(settings.shared_dir)
         self.metrics = Metrics()
+        self.deadletter = DeadLetter(self.volume.deadletter(ADAPTER))
         self.shipper = (
             DocumentShipper.create(
-                self.layout, settings.sink_url, settings.sink_timeout, settings.sink_max_backoff, self.metrics
+                self.volume,
+                self.deadletter,
+                settings.sink_url,
+                settings.sink_timeout,
+                settings.sink_max_backoff,
+                self.metrics,
             )
             if settings.sink_url
             else None
         )
         shipper = self.shipper
         self.retention = Retention(
-            self.layout,
+            self.volume,
             settings.retention_bytes,
             self.metrics,
             shipped=(lambda: shipper.shipped) if shipper is not None else None,
         )
-        self.converter = Converter(self.layout, self.metrics, settings.batch_max_events, self.retention)
-        self.watcher = ChangeWatcher(self.layout.events_dir, self._wake_up)
+        self.converter = Converter(
+            self.volume, self.metrics, settings.batch_max_events, self.retention, self.deadletter
+        )
+        self.watcher = ChangeWatcher(self.volume.events_dir, self._wake_up)
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -69,7 +77,7 @@ class AdapterService:
     def ready(self) -> tuple[bool, str]:
         if not self.watcher.running:
             return False, "file watcher not running"
-        for directory in (self.layout.xml_dir, self.layout.state_dir, self.layout.deadletter_dir):
+        for directory in (self.volume.xml_dir, self.volume.state_dir(ADAPTER), self.volume.deadletter_dir):
             if not os.access(directory, os.W_OK):
                 return False, f"{directory} is not writable"
         return True, "ok"

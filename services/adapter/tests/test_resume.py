@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from adapter.converter import Converter
+from adapter.documents import write_document
+from adapter.metrics import Metrics
+from adapter.resume import read_checkpoint, resume_position, write_checkpoint
+from lxml import etree
+from podkit.volume import ADAPTER, SegmentOffset, Volume
+
+
+def test_the_checkpoint_is_the_volume_contracts_versioned_offset(shared: Path) -> None:
+    volume = Volume(shared)
+    volume.create(ADAPTER)
+    write_checkpoint(volume, SegmentOffset(3, 77))
+    assert json.loads(volume.conversion_checkpoint.read_text()) == {
+        "version": 1,
+        "segment": "events-00000003.jsonl",
+        "offset": 77,
+    }
+    assert read_checkpoint(volume) == SegmentOffset(3, 77)
+
+
+def test_resume_takes_the_furthest_of_checkpoint_and_newest_document(shared: Path) -> None:
+    volume = Volume(shared)
+    volume.create(ADAPTER)
+    assert resume_position(volume) is None
+    write_document(volume, 1, 0, 100, b"<events/>")
+    assert resume_position(volume) == SegmentOffset(1, 100)  # no checkpoint yet
+    write_checkpoint(volume, SegmentOffset(1, 100))
+    write_document(volume, 1, 100, 250, b"<events/>")  # crash before its checkpoint
+    assert resume_position(volume) == SegmentOffset(1, 250)
+    write_document(volume, 2, 0, 30, b"<events/>")
+    assert resume_position(volume) == SegmentOffset(2, 30)
+    write_checkpoint(volume, SegmentOffset(2, 90))  # dead letters only after the last
+    assert resume_position(volume) == SegmentOffset(2, 90)
+
+
+def test_resume_survives_a_malformed_checkpoint_and_removes_temporary_files(shared: Path) -> None:
+    volume = Volume(shared)
+    volume.create(ADAPTER)
+    write_document(volume, 1, 0, 100, b"<events/>")
+    volume.conversion_checkpoint.write_text("{not json")
+    leftover = volume.xml_dir / ".events-00000001.jsonl.000000000100-000000000200.xml.tmp"
+    leftover.write_bytes(b"<events><ev")
+    assert resume_position(volume) == SegmentOffset(1, 100)
+    assert not leftover.exists()
+    volume.conversion_checkpoint.write_text('{"segment": "elsewhere", "offset": 1}')
+    assert read_checkpoint(volume) is None
+    volume.conversion_checkpoint.write_text('{"version": 2, "segment": "events-00000001.jsonl", "offset": 1}')
+    assert read_checkpoint(volume) is None  # a newer format is not guessed at
+
+
+def test_a_restart_after_the_upgrade_resumes_from_the_old_checkpoint_format(
+    shared: Path, kit: Any, xsd: etree.XMLSchema
+) -> None:
+    """xml.json as releases before the versioned checkpoint wrote it (no "version"), and no document left:
+    the upgraded adapter converts exactly what came after it, and rewrites the checkpoint as version 1."""
+    old = kit.event_lines([kit.make_event(username="before")])
+    new_events = [kit.make_event(username="after") for _ in range(3)]
+    kit.append_segment(shared, 1, old + kit.event_lines(new_events))
+    state = shared / "state" / "adapter"
+    state.mkdir(parents=True)
+    (state / "xml.json").write_text(json.dumps({"segment": "events-00000001.jsonl", "offset": len(old)}))
+
+    converter = Converter(Volume(shared), Metrics(), 100)
+    converter.resume()
+    assert converter.position == SegmentOffset(1, len(old))
+    while converter.step().progressed:
+        pass
+    [(name, events)] = kit.read_documents(shared, xsd)
+    assert name.startswith(f"events-00000001.jsonl.{len(old):012d}-")
+    assert [event["event_id"] for event in events] == [event["event_id"] for event in new_events]
+    assert kit.checkpoint(shared) == {
+        "version": 1,
+        "segment": "events-00000001.jsonl",
+        "offset": (shared / "events" / "events-00000001.jsonl").stat().st_size,
+    }
