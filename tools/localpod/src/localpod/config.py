@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podkit.config import Env
+from podkit.volume import Volume
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -40,8 +41,9 @@ class Settings:
         )
 
     @property
-    def shared_dir(self) -> Path:
-        return self.run_dir / "shared"
+    def volume(self) -> Volume:
+        """The pod's shared volume (its layout under the root: podkit.volume)."""
+        return Volume(self.run_dir / "shared")
 
     @property
     def events_file(self) -> Path:
