@@ -18,7 +18,7 @@ import sys
 from podkit.probe import ProbeServer
 from podkit.shipper import redact_url
 from podkit.volume import ADAPTER, DeadLetter, Volume
-from podkit.watch import ChangeWatcher
+from podkit.watch import ChangeWatcher, Wakeup
 
 from adapter.config import Settings
 from adapter.converter import Converter, Step
@@ -61,18 +61,18 @@ class AdapterService:
         )
         self.watcher = ChangeWatcher(self.volume.events_dir, self._wake_up)
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
         self._stop = asyncio.Event()
 
     def _wake_up(self) -> None:
-        self._wake.set()
+        self._wakeup.set()
 
     def request_stop(self) -> None:
         """Finish the current document and its checkpoint, then stop (SIGTERM, SIGINT)."""
         if not self._stop.is_set():
             log.info("stopping")
         self._stop.set()
-        self._wake.set()
+        self._wakeup.set()
 
     def ready(self) -> tuple[bool, str]:
         if not self.watcher.running:
@@ -149,7 +149,7 @@ class AdapterService:
 
     async def _convert_until_stopped(self) -> None:
         while not self._stop.is_set():
-            self._wake.clear()
+            self._wakeup.clear()  # the step below sees whatever changed until now
             try:
                 step = await asyncio.to_thread(self._step)
             except OSError as exc:
@@ -163,8 +163,7 @@ class AdapterService:
             if step.document is not None and self.shipper is not None:
                 self.shipper.notify(step.document)
             if not step.progressed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.rescan_interval)
+                await self._wakeup.wait(self.settings.rescan_interval)
 
 
 async def serve(settings: Settings) -> None:
