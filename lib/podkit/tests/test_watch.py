@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from podkit.testing import wait_until
 from podkit.watch import ChangeWatcher, Wakeup
+from podkit_testing import wait_until
 
 
 class Wakes:

@@ -17,7 +17,7 @@ from adapter.config import Settings
 from adapter.service import AdapterService
 from lxml import etree
 from podkit import watch as watcher_module
-from podkit.testing import Fault, SinkServer
+from podkit_testing import Fault, SinkServer
 
 
 def settings_for(shared: Path, **overrides: Any) -> Settings:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
-from podkit.testing import Fault, SinkServer, wait_until
+from podkit_testing import Fault, SinkServer, wait_until
 
 if TYPE_CHECKING:
     from conftest import Shared, Sidecar, Source, StartSidecar
