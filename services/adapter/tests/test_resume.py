@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,21 @@ def test_a_restart_after_the_upgrade_resumes_from_the_old_checkpoint_format(
         "segment": "events-00000001.jsonl",
         "offset": (shared / "events" / "events-00000001.jsonl").stat().st_size,
     }
+
+
+def test_deleting_state_does_not_make_the_adapter_start_over(shared: Path, kit: Any, xsd: etree.XMLSchema) -> None:
+    """What the README says of an operator deleting state/: the newest document says how far conversion got."""
+    first = [kit.make_event() for _ in range(5)]
+    kit.append_segment(shared, 1, kit.event_lines(first))
+    converter = Converter(Volume(shared), Metrics(), 2)
+    converter.resume()
+    while converter.step().progressed:
+        pass
+    shutil.rmtree(shared / "state")
+    later = [kit.make_event() for _ in range(3)]
+    kit.append_segment(shared, 1, kit.event_lines(later))
+    restarted = Converter(Volume(shared), Metrics(), 2)
+    restarted.resume()
+    while restarted.step().progressed:
+        pass
+    assert kit.converted_ids(shared, xsd) == [event["event_id"] for event in first + later]  # each once

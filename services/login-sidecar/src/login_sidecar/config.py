@@ -1,5 +1,5 @@
-"""The sidecar's settings, read once from the environment; the paths under SHARED_DIR are podkit.volume's
-(defaults and meaning: docs/design.md, "Configuration")."""
+"""The sidecar's settings, read once from the environment (defaults and meaning: the README's "Configuration"
+tables; the paths under SHARED_DIR: podkit.volume)."""
 
 from __future__ import annotations
 

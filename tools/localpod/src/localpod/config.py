@@ -1,4 +1,5 @@
-"""Local-mode settings: where the pod's volumes live and which ports stand in for the pod's."""
+"""Local-mode settings: where the pod's volumes live and which ports stand in for the pod's (defaults: the
+README's "local mode (`make run`)" table)."""
 
 from __future__ import annotations
 
