@@ -13,6 +13,16 @@ from lxml import etree
 from podkit.volume import ADAPTER, SegmentOffset, Volume
 
 
+def convert_all(shared: Path, *, resumed_at: SegmentOffset | None = None) -> bool:
+    """A new converter (a restart) converting everything; checks where it resumed when `resumed_at` is given."""
+    converter = Converter(Volume(shared), Metrics(), 2)
+    converter.resume()
+    assert resumed_at is None or converter.position == resumed_at
+    while converter.step().progressed:
+        pass
+    return True
+
+
 def test_the_checkpoint_is_the_volume_contracts_versioned_offset(shared: Path) -> None:
     volume = Volume(shared)
     volume.create(ADAPTER)
@@ -67,14 +77,10 @@ def test_a_restart_after_the_upgrade_resumes_from_the_old_checkpoint_format(
     state.mkdir(parents=True)
     (state / "xml.json").write_text(json.dumps({"segment": "events-00000001.jsonl", "offset": len(old)}))
 
-    converter = Converter(Volume(shared), Metrics(), 100)
-    converter.resume()
-    assert converter.position == SegmentOffset(1, len(old))
-    while converter.step().progressed:
-        pass
-    [(name, events)] = kit.read_documents(shared, xsd)
-    assert name.startswith(f"events-00000001.jsonl.{len(old):012d}-")
-    assert [event["event_id"] for event in events] == [event["event_id"] for event in new_events]
+    assert convert_all(shared, resumed_at=SegmentOffset(1, len(old)))
+    first_name = kit.read_documents(shared, xsd)[0][0]
+    assert first_name.startswith(f"events-00000001.jsonl.{len(old):012d}-")  # nothing before the checkpoint
+    assert kit.converted_ids(shared, xsd) == [event["event_id"] for event in new_events]
     assert kit.checkpoint(shared) == {
         "version": 1,
         "segment": "events-00000001.jsonl",
@@ -86,15 +92,9 @@ def test_deleting_state_does_not_make_the_adapter_start_over(shared: Path, kit: 
     """What the README says of an operator deleting state/: the newest document says how far conversion got."""
     first = [kit.make_event() for _ in range(5)]
     kit.append_segment(shared, 1, kit.event_lines(first))
-    converter = Converter(Volume(shared), Metrics(), 2)
-    converter.resume()
-    while converter.step().progressed:
-        pass
+    convert_all(shared)
     shutil.rmtree(shared / "state")
     later = [kit.make_event() for _ in range(3)]
     kit.append_segment(shared, 1, kit.event_lines(later))
-    restarted = Converter(Volume(shared), Metrics(), 2)
-    restarted.resume()
-    while restarted.step().progressed:
-        pass
+    convert_all(shared)  # a restart with no checkpoint
     assert kit.converted_ids(shared, xsd) == [event["event_id"] for event in first + later]  # each once
