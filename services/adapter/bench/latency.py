@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from adapter.documents import document_name
-from adapter.watcher import ChangeWatcher
+from podkit.watch import ChangeWatcher
 
 
 def event_line() -> bytes:
