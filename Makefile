@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PACKAGES := lib/podkit services/webserver services/ambassador services/login-sidecar services/adapter tools/localpod
+PACKAGES := lib/podkit lib/podkit-testing services/webserver services/ambassador services/login-sidecar services/adapter tools/localpod
 
 .DEFAULT_GOAL := help
 .PHONY: help install lock run test test-env test-unit lint clean
@@ -35,12 +35,12 @@ test-env: ## as root: install what the peer, container and pod tests need (idemp
 	else for script in ops/ci-peers.sh ops/ci-containers.sh ops/ci-k8s.sh; do [ ! -x $$script ] || ./$$script || exit 1; done; fi
 
 test-unit: install ## the unit tests of podkit and the services only
-	$(PY) -m pytest lib/podkit/tests services
+	$(PY) -m pytest lib/*/tests services
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy lib/podkit/src services/*/src tools/localpod/src
+	$(VENV)/bin/mypy lib/*/src services/*/src tools/localpod/src
 
 .PHONY: bench
 bench: install ## benchmarks of issue 5 (< 10 min): bench/results/, docs/benchmarks.md, docs/bench.png

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from podkit.testing import free_port, wait_for  # noqa: F401 - re-exported for the benchmarks
+from podkit_testing import free_port, wait_for  # noqa: F401 - re-exported for the benchmarks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

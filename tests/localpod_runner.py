@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from podkit.volume import Volume
 from support import free_port, wait_for
 
 
@@ -36,8 +37,9 @@ class LocalPod:
         return f"http://127.0.0.1:{self.ambassador_port}"
 
     @property
-    def shared(self) -> Path:
-        return self.run_dir / "shared"
+    def volume(self) -> Volume:
+        """The shared volume localpod gives the services (localpod.config.Settings.volume)."""
+        return Volume(self.run_dir / "shared")
 
     def status(self) -> dict[str, Any]:
         try:

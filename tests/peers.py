@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from podkit.testing import free_port, wait_for
+from podkit_testing import free_port, wait_for
 
 REQUIRE = os.environ.get("LOGINPOD_REQUIRE_PEERS") == "1" or os.environ.get("LOGINPOD_REQUIRE_CONTAINERS") == "1"
 
@@ -178,4 +178,7 @@ class Rsyslog(Peer):
         return super()._up() and _listening(self.tcp_port)
 
     def lines(self) -> list[bytes]:
-        return self.out.read_bytes().splitlines() if self.out.exists() else []
+        """The complete lines of rsyslog's output: omfile may flush a line in two writes, so a last line
+        without its newline is still being written and is left for the next look."""
+        data = self.out.read_bytes() if self.out.exists() else b""
+        return data[: data.rfind(b"\n") + 1].splitlines()

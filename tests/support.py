@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from podkit.testing import free_port, wait_for  # noqa: F401 - re-exported for the suites
+from podkit_testing import free_port, wait_for  # noqa: F401 - re-exported for the suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = REPO_ROOT / "contracts"

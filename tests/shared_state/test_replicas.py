@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from peers import RedisServer
-from podkit.testing import free_port, wait_for
+from podkit_testing import free_port, wait_for
 from webserver.config import Argon2Params
 from webserver.passwords import make_hasher
 

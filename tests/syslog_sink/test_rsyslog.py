@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from peers import Rsyslog
-from podkit.testing import free_port, wait_for
+from podkit_testing import free_port, wait_for
 from webserver.events import build_event, encode_event
 
 

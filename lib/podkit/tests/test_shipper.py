@@ -1,4 +1,4 @@
-"""podkit.shipper against a real local HTTP sink (podkit.testing.SinkServer) that fails on demand."""
+"""podkit.shipper against a real local HTTP sink (podkit_testing.SinkServer) that fails on demand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from podkit.shipper import Delivery, HttpShipper, RetryPolicy, retry_after_seconds
-from podkit.testing import Fault, SinkServer, wait_until
+from podkit_testing import Fault, SinkServer, wait_until
 
 BODY = b'{"event_id":"a"}\n{"event_id":"b"}\n'
 

@@ -1,5 +1,5 @@
 """ChangeWatcher: wakes its caller on changes, keeps trying while the directory is missing, and sets the watch
-again after the directory is replaced."""
+again after the directory is replaced. Wakeup: the change-or-poll wait of the services' loops."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from podkit.testing import wait_until
-from podkit.watch import ChangeWatcher
+from podkit.watch import ChangeWatcher, Wakeup
+from podkit_testing import wait_until
 
 
 class Wakes:
@@ -76,10 +76,34 @@ async def test_a_missing_directory_is_watched_once_it_exists_and_again_after_it_
         directory.mkdir()
         await wait_until(lambda: watcher.running, what="the watch once the directory exists")
 
+        assert watcher.watches == 1
         shutil.rmtree(directory)  # the watch dies with the directory
         directory.mkdir()
-        await wait_until(lambda: watcher.running, what="the watch set again")
+        # Not `running`: it is still True from the dead watch until the watcher notices. `watches` counts the
+        # watches set, and its wake-up on being set has happened once the count is seen.
+        await wait_until(lambda: watcher.watches == 2, what="the watch set again")
         assert caplog.text.count("file watcher unavailable") == 1  # once per outage, not once per retry
-        before = wakes.count
+        before = wakes.count  # the new watch's own wake-up is counted: only a change it sees can add one
         (directory / "segment").write_text("x")
         await wait_until(lambda: wakes.count > before, what="a wake-up in the new directory")
+        assert watcher.running
+
+
+async def test_a_wakeup_set_before_the_wait_returns_at_once_and_is_used_up() -> None:
+    wakeup = Wakeup()
+    wakeup.set()
+    assert await asyncio.wait_for(wakeup.wait(3600), 5) is True
+    assert await wakeup.wait(0.01) is False  # used up: this one ran to its poll interval
+    wakeup.set()
+    wakeup.clear()
+    assert await wakeup.wait(0.01) is False
+
+
+async def test_a_wakeup_set_during_the_wait_ends_it() -> None:
+    wakeup = Wakeup()
+    waiting = asyncio.create_task(wakeup.wait(3600))
+    await asyncio.sleep(0)  # the wait has begun
+    assert not waiting.done()
+    wakeup.set()
+    assert await asyncio.wait_for(waiting, 5) is True
+    assert await wakeup.wait(0.01) is False

@@ -25,11 +25,13 @@ import time
 import uuid
 from pathlib import Path
 
+from podkit.volume import CheckpointError, SegmentOffset, Volume, load_offset
+
 SEGMENT_BYTES = 64 << 20
 SAMPLES = Path(__file__).resolve().parents[3] / "contracts" / "samples" / "hostile"
 
 
-def write_backlog(events_dir: Path, count: int) -> dict[str, object]:
+def write_backlog(events_dir: Path, count: int) -> SegmentOffset:
     """Segments holding `count` events; returns the checkpoint that means "all converted"."""
     events_dir.mkdir(parents=True)
     hostile = [path.read_bytes() for path in sorted(SAMPLES.glob("*.json"))]
@@ -70,7 +72,7 @@ def write_backlog(events_dir: Path, count: int) -> dict[str, object]:
         size += len(line)
     file.write(b"".join(buffer))
     file.close()
-    return {"segment": segment.name, "offset": segment.stat().st_size}
+    return SegmentOffset(number, segment.stat().st_size)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -86,17 +88,17 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_adapter(shared: Path, done: dict[str, object]) -> tuple[float, float, float]:
-    checkpoint = shared / "state" / "adapter" / "xml.json"
+def run_adapter(shared: Path, done: SegmentOffset) -> tuple[float, float, float]:
+    checkpoint = Volume(shared).conversion_checkpoint
     env = {**os.environ, "SHARED_DIR": str(shared), "METRICS_HOST": "127.0.0.1", "METRICS_PORT": "0"}
     started = time.perf_counter()
     adapter = subprocess.Popen([sys.executable, "-m", "adapter"], env=env, stdout=subprocess.DEVNULL)
     try:
         while True:
             try:
-                if json.loads(checkpoint.read_bytes()) == done:
+                if load_offset(checkpoint) == done:
                     break
-            except (FileNotFoundError, ValueError):
+            except CheckpointError:  # caught between the write and the rename of a first checkpoint
                 pass
             if adapter.poll() is not None:
                 raise SystemExit(f"adapter exited with {adapter.returncode}")
@@ -112,12 +114,11 @@ def run_adapter(shared: Path, done: dict[str, object]) -> tuple[float, float, fl
 
 def profile(events: int, workdir: Path) -> str:
     from adapter.converter import Converter
-    from adapter.documents import Layout
     from adapter.metrics import Metrics
 
     shared = workdir / "profile"
     write_backlog(shared / "events", events)
-    converter = Converter(Layout(shared), Metrics(), 1000)
+    converter = Converter(Volume(shared), Metrics(), 1000)
     converter.resume()
     profiler = cProfile.Profile()
     started = time.process_time()
@@ -144,7 +145,7 @@ def main() -> None:
         done = write_backlog(shared / "events", args.events)
         size = sum(p.stat().st_size for p in (shared / "events").iterdir())
         print(
-            f"backlog: {args.events:,} events, {size / 2**20:,.0f} MiB in {done['segment']} segments "
+            f"backlog: {args.events:,} events, {size / 2**20:,.0f} MiB in {done.name} segments "
             f"(written in {time.perf_counter() - started:.1f} s)"
         )
         elapsed, cpu, rss = run_adapter(shared, done)

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from adapter.documents import document_name
-from adapter.watcher import ChangeWatcher
+from podkit.watch import ChangeWatcher
 
 
 def event_line() -> bytes:
@@ -87,7 +87,7 @@ def append_to_document(events: int, shared: Path) -> list[float]:
         offset = 0
         for _ in range(events):
             line = event_line()
-            target = shared / "xml" / document_name(segment.name, offset, offset + len(line))
+            target = shared / "xml" / document_name(1, offset, offset + len(line))
             started = time.perf_counter()
             append(segment, line)
             while not target.exists():

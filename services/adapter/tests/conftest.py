@@ -1,12 +1,11 @@
-"""Fixtures shared by the adapter's tests: the contract files, sample events, segments and documents."""
+"""Fixtures shared by the adapter's tests: the contract files, sample events, segments and documents (deadline
+polling: podkit_testing)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,22 +91,6 @@ def checkpoint(shared: Path) -> dict[str, Any] | None:
         return None
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-async def async_wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 class Kit:
     """The helpers above, for tests (with --import-mode=importlib, test modules cannot import conftest)."""
 
@@ -118,8 +101,6 @@ class Kit:
     converted_ids = staticmethod(converted_ids)
     dead_letters = staticmethod(dead_letters)
     checkpoint = staticmethod(checkpoint)
-    wait_for = staticmethod(wait_for)
-    async_wait_for = staticmethod(async_wait_for)
 
 
 @pytest.fixture

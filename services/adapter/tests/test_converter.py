@@ -10,15 +10,15 @@ import pytest
 from adapter import converter as converter_module
 from adapter import documents as documents_module
 from adapter.converter import Converter
-from adapter.documents import Layout
 from adapter.metrics import Metrics
 from lxml import etree
+from podkit.volume import Volume
 
 SEG1, SEG2, SEG3 = (f"events-{n:08d}.jsonl" for n in (1, 2, 3))
 
 
 def new_converter(shared: Path, batch: int = 10) -> Converter:
-    converter = Converter(Layout(shared), Metrics(), batch)
+    converter = Converter(Volume(shared), Metrics(), batch)
     converter.resume()
     return converter
 
@@ -53,7 +53,7 @@ def test_batches_become_documents_named_by_byte_range(shared: Path, xsd: etree.X
     assert int(ranges[-1][1]) == path.stat().st_size
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     assert [e["event_id"] for _, evs in documents for e in evs] == [e["event_id"] for e in events]
-    assert kit.checkpoint(shared) == {"segment": SEG1, "offset": path.stat().st_size}
+    assert kit.checkpoint(shared) == {"version": 1, "segment": SEG1, "offset": path.stat().st_size}
     assert sample(converter, "events_converted_total") == 25
     assert sample(converter, "documents_written_total") == 3
     assert converter.lag_bytes() == 0
@@ -69,12 +69,12 @@ def test_a_crash_between_rename_and_checkpoint_neither_loses_nor_repeats(
     real_write_checkpoint = converter_module.write_checkpoint
     calls = 0
 
-    def crash_on_second_checkpoint(layout: Layout, position: Any) -> None:
+    def crash_on_second_checkpoint(volume: Volume, position: Any) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise OSError("injected crash after the rename, before the checkpoint")
-        real_write_checkpoint(layout, position)
+        real_write_checkpoint(volume, position)
 
     monkeypatch.setattr(converter_module, "write_checkpoint", crash_on_second_checkpoint)
     first_run = new_converter(shared)
@@ -122,9 +122,13 @@ def test_the_next_segment_is_taken_once_the_current_one_is_done(shared: Path, xs
     kit.append_segment(shared, 2, kit.event_lines(second[2:]))
     assert converter.step().document is not None  # the rest of segment 1 first
     assert converter.step().document is None  # then the move, checkpointed at once for the sidecar
-    assert kit.checkpoint(shared) == {"segment": SEG2, "offset": 0}
+    assert kit.checkpoint(shared) == {"version": 1, "segment": SEG2, "offset": 0}
     drain(converter)
-    assert kit.checkpoint(shared) == {"segment": SEG2, "offset": (shared / "events" / SEG2).stat().st_size}
+    assert kit.checkpoint(shared) == {
+        "version": 1,
+        "segment": SEG2,
+        "offset": (shared / "events" / SEG2).stat().st_size,
+    }
     names = [name for name, _ in kit.read_documents(shared, xsd)]
     assert [name.split(".jsonl")[0] for name in names] == ["events-00000001"] * 2 + ["events-00000002"]
     assert_exactly_once(shared, xsd, kit, [e["event_id"] for e in first + second])
@@ -146,7 +150,11 @@ def test_a_deleted_checkpointed_segment_means_the_next_existing_one(
     kit.append_segment(shared, 4, kit.event_lines(later))
     drain(restarted)
     seg4 = "events-00000004.jsonl"
-    assert kit.checkpoint(shared) == {"segment": seg4, "offset": (shared / "events" / seg4).stat().st_size}
+    assert kit.checkpoint(shared) == {
+        "version": 1,
+        "segment": seg4,
+        "offset": (shared / "events" / seg4).stat().st_size,
+    }
     assert kit.converted_ids(shared, xsd)[-3:] == [e["event_id"] for e in later]
 
 
@@ -182,7 +190,7 @@ def test_a_batch_of_dead_letters_only_writes_no_document(shared: Path, kit: Any)
     converter = new_converter(shared)
     assert converter.step() == converter_module.Step(progressed=True, document=None)
     assert list((shared / "xml").iterdir()) == []
-    assert kit.checkpoint(shared) == {"segment": SEG1, "offset": 8}
+    assert kit.checkpoint(shared) == {"version": 1, "segment": SEG1, "offset": 8}
 
 
 def test_a_torn_tail_of_a_closed_segment_does_not_stall(shared: Path, xsd: etree.XMLSchema, kit: Any) -> None:

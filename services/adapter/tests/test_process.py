@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lxml import etree
+from podkit_testing import wait_for
 
 EVENTS = 6000
 PER_WRITE = 40
@@ -66,7 +67,7 @@ def test_sigkill_mid_stream_then_restart_converts_every_event_exactly_once(
         first = start(shared, log)
         try:
             writer.start()
-            kit.wait_for(lambda: kit.checkpoint(shared) is not None, timeout=20, what="a first checkpoint")
+            wait_for(lambda: kit.checkpoint(shared) is not None, timeout=20, what="a first checkpoint")
             first.send_signal(signal.SIGKILL)
             assert first.wait(timeout=10) == -signal.SIGKILL
         finally:
@@ -75,12 +76,12 @@ def test_sigkill_mid_stream_then_restart_converts_every_event_exactly_once(
         writer.join(timeout=30)
         assert writer.written.is_set()
         last = f"events-{(EVENTS - 1) // PER_SEGMENT + 1:08d}.jsonl"
-        end = {"segment": last, "offset": (shared / "events" / last).stat().st_size}
+        end = {"version": 1, "segment": last, "offset": (shared / "events" / last).stat().st_size}
         assert killed_at != end, "the kill came after the end: nothing was tested"
 
         second = start(shared, log)
         try:
-            kit.wait_for(lambda: kit.checkpoint(shared) == end, timeout=30, what="the last event converted")
+            wait_for(lambda: kit.checkpoint(shared) == end, timeout=30, what="the last event converted")
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=15) == 0
         finally:

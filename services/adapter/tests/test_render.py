@@ -3,14 +3,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import random
 import re
+import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import dicttoxml
 import pytest
-from adapter.render import render
+from adapter.render import PATCHED_VERSION, UnsupportedDicttoxml, check_dicttoxml, render
 from adapter.sanitize import FIELDS, Record, may_hold_forbidden, sanitize
 from lxml import etree
 
@@ -153,3 +157,34 @@ def test_dicttoxml_never_logs_a_value(caplog: pytest.LogCaptureFixture) -> None:
         dicttoxml_logger.propagate = False
     assert marker not in caplog.text
     assert not [record for record in caplog.records if record.name.startswith("dicttoxml")]
+
+
+def test_the_patched_release_is_the_one_installed(pristine_dicttoxml: ModuleType) -> None:
+    check_dicttoxml(pristine_dicttoxml)  # the release in the lock file: accepted
+    assert dicttoxml.__version__ == PATCHED_VERSION
+
+
+def test_another_dicttoxml_is_refused_with_a_clear_error(pristine_dicttoxml: ModuleType) -> None:
+    newer = ModuleType("dicttoxml")
+    newer.__dict__.update(pristine_dicttoxml.__dict__)
+    newer.__version__ = "1.8.0"  # type: ignore[attr-defined]
+    with pytest.raises(UnsupportedDicttoxml, match=r"patches dicttoxml 1\.7\.16, but dicttoxml 1\.8\.0 is installed"):
+        check_dicttoxml(newer)
+    del newer.convert_kv  # renamed away in some release: the patch would have nothing to replace
+    newer.__version__ = PATCHED_VERSION  # type: ignore[attr-defined]
+    with pytest.raises(UnsupportedDicttoxml, match="without convert_kv"):
+        check_dicttoxml(newer)
+
+
+def test_the_adapter_does_not_start_with_another_dicttoxml(tmp_path: Path) -> None:
+    """The start-up check as an operator meets it: exit 2 and one line naming both versions."""
+    fake = tmp_path / "site"
+    fake.mkdir()
+    (fake / "dicttoxml.py").write_text('__version__ = "1.8.0"\n')
+    env = {**os.environ, "PYTHONPATH": str(fake), "SHARED_DIR": str(tmp_path / "shared"), "METRICS_PORT": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "adapter"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert "dicttoxml 1.8.0 is installed" in result.stderr
+    assert "dicttoxml==1.7.16" in result.stderr

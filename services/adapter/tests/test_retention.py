@@ -12,10 +12,10 @@ import pytest
 from adapter import converter as converter_module
 from adapter import retention as retention_module
 from adapter.converter import Converter
-from adapter.documents import Layout
 from adapter.metrics import Metrics
 from adapter.retention import Retention
 from lxml import etree
+from podkit.volume import Volume
 
 SEG1 = "events-00000001.jsonl"
 
@@ -25,12 +25,12 @@ class Run:
 
     def __init__(self, shared: Path, cap: int, shipped: list[str] | None = None) -> None:
         # `shipped`: a one-item list standing in for the shipper's in-memory checkpoint.
-        self.layout = Layout(shared)
+        self.volume = Volume(shared)
         self.metrics = Metrics()
         self.retention = Retention(
-            self.layout, cap, self.metrics, (lambda: shipped[0]) if shipped is not None else None
+            self.volume, cap, self.metrics, (lambda: shipped[0]) if shipped is not None else None
         )
-        self.converter = Converter(self.layout, self.metrics, 1, self.retention)  # one event per document
+        self.converter = Converter(self.volume, self.metrics, 1, self.retention)  # one event per document
         self.converter.resume()
 
     def drain(self) -> list[str]:
@@ -93,10 +93,10 @@ def test_xml_is_scanned_once_at_start_up_then_counted_in_memory(
     listings = 0
     real_list_documents = retention_module.list_documents
 
-    def counting(layout: Layout, keep: int) -> Any:
+    def counting(volume: Volume, keep: int) -> Any:
         nonlocal listings
         listings += 1
-        return real_list_documents(layout, keep)
+        return real_list_documents(volume, keep)
 
     monkeypatch.setattr(retention_module, "list_documents", counting)
     run = Run(shared, 3 * size)  # a smaller cap after a restart: the first step brings xml/ under it
@@ -185,19 +185,19 @@ def test_a_restart_after_retention_converts_every_event_exactly_once(
     real_write_document = converter_module.write_document
     real_write_checkpoint = converter_module.write_checkpoint
 
-    def recording(layout: Layout, segment: str, start: int, end: int, xml: bytes) -> str:
-        name: str = real_write_document(layout, segment, start, end, xml)
+    def recording(volume: Volume, segment: int, start: int, end: int, xml: bytes) -> str:
+        name: str = real_write_document(volume, segment, start, end, xml)
         written.setdefault(name, []).extend(e.findtext("event_id") or "" for e in etree.fromstring(xml))
         return name
 
     checkpoints = 0
 
-    def crash_on_the_twelfth_checkpoint(layout: Layout, position: Any) -> None:
+    def crash_on_the_twelfth_checkpoint(volume: Volume, position: Any) -> None:
         nonlocal checkpoints
         checkpoints += 1
         if checkpoints == 12:
             raise OSError("injected crash after the rename, before the checkpoint")
-        real_write_checkpoint(layout, position)
+        real_write_checkpoint(volume, position)
 
     monkeypatch.setattr(converter_module, "write_document", recording)
     monkeypatch.setattr(converter_module, "write_checkpoint", crash_on_the_twelfth_checkpoint)
@@ -224,7 +224,11 @@ def test_a_restart_after_retention_converts_every_event_exactly_once(
     assert [i for i, count in collections.Counter(ids).items() if count > 1] == []
     assert ids == [e["event_id"] for e in events]
     assert kit.converted_ids(shared, xsd) == [e["event_id"] for e in events[-3:]]
-    assert kit.checkpoint(shared) == {"segment": SEG1, "offset": (shared / "events" / SEG1).stat().st_size}
+    assert kit.checkpoint(shared) == {
+        "version": 1,
+        "segment": SEG1,
+        "offset": (shared / "events" / SEG1).stat().st_size,
+    }
 
 
 def test_documents_removed_by_someone_else_are_counted_again(shared: Path, tmp_path: Path, kit: Any) -> None:

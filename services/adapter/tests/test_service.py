@@ -17,7 +17,7 @@ from adapter.config import Settings
 from adapter.service import AdapterService
 from lxml import etree
 from podkit import watch as watcher_module
-from podkit.testing import Fault, SinkServer
+from podkit_testing import Fault, SinkServer, wait_until
 
 
 def settings_for(shared: Path, **overrides: Any) -> Settings:
@@ -44,13 +44,13 @@ async def get(service: AdapterService, path: str) -> httpx.Response:
 async def test_the_watcher_wakes_conversion_and_probes_answer(shared: Path, kit: Any, xsd: etree.XMLSchema) -> None:
     # A rescan interval far beyond the test: only the file watcher can make this document appear in time.
     async with running(settings_for(shared, rescan_interval=600.0)) as service:
-        await kit.async_wait_for(lambda: service.watcher.running, what="the watcher")
+        await wait_until(lambda: service.watcher.running, what="the watcher")
         assert (await get(service, "/healthz")).status_code == 200
         ready = await get(service, "/readyz")
         assert ready.status_code == 200, ready.text
         event = kit.make_event()
         kit.append_segment(shared, 1, kit.event_lines([event]))
-        await kit.async_wait_for(lambda: kit.checkpoint(shared) is not None, timeout=5, what="a document")
+        await wait_until(lambda: kit.checkpoint(shared) is not None, within=5, what="a document")
         assert kit.converted_ids(shared, xsd) == [event["event_id"]]
         metrics = (await get(service, "/metrics")).text
         assert "loginpod_adapter_events_converted_total 1.0" in metrics
@@ -72,7 +72,7 @@ async def test_without_the_watcher_the_rescan_converts_and_readyz_says_so(
     async with running(settings_for(shared, rescan_interval=0.05)) as service:
         event = kit.make_event()
         kit.append_segment(shared, 1, kit.event_lines([event]))
-        await kit.async_wait_for(lambda: kit.checkpoint(shared) is not None, what="a document")
+        await wait_until(lambda: kit.checkpoint(shared) is not None, what="a document")
         assert kit.converted_ids(shared, xsd) == [event["event_id"]]
         response = await get(service, "/readyz")
         assert response.status_code == 503
@@ -85,10 +85,10 @@ async def test_a_stop_finishes_the_current_document_and_its_checkpoint(
     events = [kit.make_event() for _ in range(3000)]
     kit.append_segment(shared, 1, kit.event_lines(events))
     async with running(settings_for(shared, batch_max_events=50)):
-        await kit.async_wait_for(lambda: kit.checkpoint(shared) is not None, what="a first document")
+        await wait_until(lambda: kit.checkpoint(shared) is not None, what="a first document")
     documents = sorted((shared / "xml").glob("*.xml"))
     last_end = int(documents[-1].name.split("-")[-1].removesuffix(".xml"))
-    assert kit.checkpoint(shared) == {"segment": "events-00000001.jsonl", "offset": last_end}
+    assert kit.checkpoint(shared) == {"version": 1, "segment": "events-00000001.jsonl", "offset": last_end}
     assert list((shared / "xml").glob(".*")) == []
     ids = kit.converted_ids(shared, xsd)
     assert ids == [e["event_id"] for e in events[: len(ids)]]
@@ -129,13 +129,11 @@ async def test_documents_are_shipped_with_retries_and_refusals_dead_lettered(
         async with running(settings) as service:
             for count in range(1, 4):  # one event, so one document, at a time
                 kit.append_segment(shared, 1, kit.event_lines([kit.make_event()]))
-                await kit.async_wait_for(
-                    lambda c=count: len(list((shared / "xml").glob("*.xml"))) == c, what="a document"
-                )
-            await kit.async_wait_for(lambda: len(sink.received) >= 4, what="deliveries")
+                await wait_until(lambda c=count: len(list((shared / "xml").glob("*.xml"))) == c, what="a document")
+            await wait_until(lambda: len(sink.received) >= 4, what="deliveries")
             names = sorted(path.name for path in (shared / "xml").glob("*.xml"))
             ship = shared / "state" / "adapter" / "ship.json"
-            await kit.async_wait_for(
+            await wait_until(
                 lambda: ship.exists() and json.loads(ship.read_text()) == {"document": names[-1]}, what="ship.json"
             )
             metrics = (await get(service, "/metrics")).text
@@ -167,16 +165,14 @@ async def test_retention_keeps_what_the_sink_has_not_taken_then_frees_it(
         async with running(settings) as service:
             for count in range(1, 5):  # one event, so one document, at a time
                 kit.append_segment(shared, 1, kit.event_lines([kit.make_event()]))
-                await kit.async_wait_for(
-                    lambda c=count: len(list((shared / "xml").glob("*.xml"))) == c, what="a document"
-                )
+                await wait_until(lambda c=count: len(list((shared / "xml").glob("*.xml"))) == c, what="a document")
             names = sorted(path.name for path in (shared / "xml").glob("*.xml"))
-            await kit.async_wait_for(lambda: retention_logs(caplog, logging.WARNING), what="the warning")
+            await wait_until(lambda: retention_logs(caplog, logging.WARNING), what="the warning")
             assert sorted(path.name for path in (shared / "xml").glob("*.xml")) == names  # the sink is down
             assert service.retention.total_bytes > settings.retention_bytes
 
             sink.outage = None
-            await kit.async_wait_for(
+            await wait_until(
                 lambda: [path.name for path in (shared / "xml").glob("*.xml")] == names[-1:],
                 what="retention once the sink is back",
             )

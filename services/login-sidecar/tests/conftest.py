@@ -16,7 +16,7 @@ import pytest
 from login_sidecar.config import Settings
 from login_sidecar.service import Service
 from podkit import watch as watcher
-from podkit.testing import wait_until
+from podkit_testing import wait_until
 
 
 def make_event(number: int = 0, **fields: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert settings.log_level == "INFO"
     assert settings.tail_checkpoint == Path("/shared/state/login-sidecar/tail.json")
     assert settings.ship_checkpoint == Path("/shared/state/login-sidecar/ship.json")
-    assert settings.adapter_checkpoint == Path("/shared/state/adapter/xml.json")
+    assert settings.volume.conversion_checkpoint == Path("/shared/state/adapter/xml.json")
     assert settings.deadletter_file == Path("/shared/deadletter/login-sidecar.jsonl")
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from login_sidecar import pipeline
-from podkit.testing import wait_until
+from podkit_testing import wait_until
 
 if TYPE_CHECKING:
     from conftest import Shared, Source, StartSidecar

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from podkit.testing import wait_until
+from podkit_testing import wait_until
 
 if TYPE_CHECKING:
     from conftest import Shared, Source, StartSidecar

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from podkit.testing import Fault, SinkServer, wait_until
+from podkit_testing import Fault, SinkServer, wait_until
 
 if TYPE_CHECKING:
     from conftest import Shared, Source, StartSidecar

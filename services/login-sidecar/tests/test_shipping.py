@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
-from podkit.testing import Fault, SinkServer, wait_until
+from podkit_testing import Fault, SinkServer, wait_until
 
 if TYPE_CHECKING:
     from conftest import Shared, Sidecar, Source, StartSidecar
@@ -25,7 +25,7 @@ def shipped_ids(sink: SinkServer) -> list[str]:
 
 def shipped_to_end(shared: Shared) -> bool:
     checkpoint, segments = shared.checkpoint("ship.json"), shared.segments()
-    return checkpoint == {"segment": segments[-1].name, "offset": segments[-1].stat().st_size}
+    return checkpoint == {"version": 1, "segment": segments[-1].name, "offset": segments[-1].stat().st_size}
 
 
 async def start_shipping(start_sidecar: StartSidecar, sink: SinkServer, **overrides: str) -> Sidecar:
@@ -86,7 +86,7 @@ async def test_outage_is_retried_without_moving_the_checkpoint(
     sink.outage = Fault(503)
     ids = source.append(4)
     await wait_until(lambda: sidecar.value("loginpod_sidecar_ship_retries_total", reason="status 503") >= 3)
-    assert shared.checkpoint("ship.json") in (None, {"segment": "events-00000001.jsonl", "offset": 0})
+    assert shared.checkpoint("ship.json") in (None, {"version": 1, "segment": "events-00000001.jsonl", "offset": 0})
     assert sidecar.value("loginpod_sidecar_ship_lag_events") == 4
     assert (await sidecar.get("/readyz")).status_code == 200  # a sink outage does not make the pod unready
     sink.outage = None
@@ -139,7 +139,7 @@ async def test_restarts_during_an_outage_lose_nothing(
     ids += source.append(3)
     await wait_until(lambda: second.value("loginpod_sidecar_ship_retries_total", reason="status 503") >= 1)
     await second.crash()
-    assert shared.checkpoint("ship.json") in (None, {"segment": "events-00000001.jsonl", "offset": 0})
+    assert shared.checkpoint("ship.json") in (None, {"version": 1, "segment": "events-00000001.jsonl", "offset": 0})
     sink.outage = None
     third = await start_shipping(start_sidecar, sink)
     ids += source.append(1)

@@ -9,7 +9,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 import pytest
-from podkit.testing import wait_until
+from podkit_testing import wait_until
 
 if TYPE_CHECKING:
     from conftest import Shared, Sidecar, Source, StartSidecar

@@ -12,6 +12,7 @@ A watch cannot be set on a directory that does not exist yet and dies with the d
 change made by another host (NFS) and fails when fs.inotify.max_user_watches or max_user_instances is
 exhausted. So the caller keeps a slower poll or rescan for all of these, and this watcher keeps trying to
 set its watch again. Whether the caller is ready without its watch is the caller's choice (`running`).
+`Wakeup` is that change-or-poll wait, the one both services' loops use.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class ChangeWatcher:
         self.path_filter = path_filter
         self._on_change = on_change
         self.running = False  # True while the watch is set
+        self.watches = 0  # how many times the watch was set (a new one after each failure or replacement)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch until `stop` is set; set the watch again when it fails or its directory goes away."""
@@ -96,6 +98,7 @@ class ChangeWatcher:
             await asyncio.sleep(0)
             if waiting.done():
                 waiting.result()  # failed at once (a missing directory, no inotify): raise it
+            self.watches += 1
             self.running = True
             self._on_change()
             while True:
@@ -110,3 +113,47 @@ class ChangeWatcher:
         finally:
             waiting.cancel()
             await changes.aclose()
+
+
+class Wakeup:
+    """A change-or-poll wait for a loop on one event loop: `wait(at_most)` returns at once when `set()` was
+    called since the last wait (or `clear()`), else at the next `set()`, or after `at_most` seconds (the
+    poll that covers a change the watcher missed, or a watcher that is down).
+
+    A future and a timer per wait, not a task as `asyncio.wait_for(event.wait(), timeout)` costs: an idle
+    loop that wakes every few hundred milliseconds should not churn tasks.
+    """
+
+    def __init__(self) -> None:
+        self._pending = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        """Wake the current wait, or make the next one return at once (call it on the event loop)."""
+        self._pending = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        """Forget a `set()` not yet waited for (before work that will see whatever it announced)."""
+        self._pending = False
+
+    async def wait(self, at_most: float) -> bool:
+        """True when woken by `set()`, False when `at_most` seconds passed first; either way the wake-up is
+        used up."""
+        if not self._pending:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(at_most, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        woken, self._pending = self._pending, False
+        return woken
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,4 +1,5 @@
-"""The adapter's settings, read once from the environment (see docs/design.md for the shared paths)."""
+"""The adapter's settings, read once from the environment (defaults and meaning: the README's "Configuration"
+tables; the paths under SHARED_DIR: podkit.volume)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ that each batch is converted exactly once across a crash at any point:
 1. dead letters of the batch (appended and fsynced; a crash before the checkpoint repeats them: each record
    holds its segment and offset, so a repeat is recognisable),
 2. the document (temporary name, then rename),
-3. the checkpoint. On restart, `documents.resume_position` takes the furthest of 2 and 3.
+3. the checkpoint. On restart, `resume.resume_position` takes the furthest of 2 and 3.
 """
 
 from __future__ import annotations
@@ -16,17 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from adapter.documents import (
-    Layout,
-    Position,
-    append_dead_letters,
-    resume_position,
-    write_checkpoint,
-    write_document,
-)
+from podkit.volume import ADAPTER, DeadLetter, SegmentOffset, Volume, list_segments, segment_name
+
+from adapter.documents import write_document
 from adapter.metrics import Metrics
-from adapter.reader import Batch, list_segments, read_batch, segment_number
+from adapter.reader import Batch, read_batch
 from adapter.render import render
+from adapter.resume import resume_position, write_checkpoint
 from adapter.retention import Retention
 from adapter.sanitize import Record, may_hold_forbidden, sanitize
 
@@ -40,7 +36,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class Rejected:
     offset: int
     reason: str
     line: bytes
@@ -48,41 +44,48 @@ class DeadLetter:
 
 class Converter:
     def __init__(
-        self, layout: Layout, metrics: Metrics, batch_max_events: int, retention: Retention | None = None
+        self,
+        volume: Volume,
+        metrics: Metrics,
+        batch_max_events: int,
+        retention: Retention | None = None,
+        deadletter: DeadLetter | None = None,
     ) -> None:
-        self.layout = layout
+        self.volume = volume
+        # Shared with the shipper when there is one: one writer per file (podkit.volume.DeadLetter).
+        self.deadletter = deadletter or DeadLetter(volume.deadletter(ADAPTER))
         self.metrics = metrics
         self.batch_max_events = batch_max_events
         self.retention = retention  # told of each document as soon as it is written, so its total stays exact
-        self.position: Position | None = None
+        self.position: SegmentOffset | None = None
 
     def resume(self) -> None:
         """Find where to start: the checkpoint or, if further, the newest document; count what xml/ holds."""
-        self.layout.create()
-        self.position = resume_position(self.layout)
+        self.volume.create(ADAPTER)
+        self.position = resume_position(self.volume)
         if self.retention is not None:
             self.retention.load()
         log.info(
             "resuming",
-            extra={"segment": self.position.segment, "offset": self.position.offset}
+            extra={"segment": self.position.name, "offset": self.position.offset}
             if self.position
             else {"segment": None},
         )
 
     def step(self) -> Step:
         """Convert the next batch, or move to the next segment; `progressed` is False when there is nothing."""
-        segments = list_segments(self.layout.events_dir)
+        segments = list_segments(self.volume.events_dir)
         if self.position is None:
             if not segments:
                 return Step(progressed=False)
-            self.position = Position.of(segments[0], 0)
+            self.position = SegmentOffset(segments[0], 0)
         current = self.position
-        later = [name for name in segments if (segment_number(name) or 0) > current.number]
+        later = [number for number in segments if number > current.segment]
         if current.segment not in segments:
             return self._next_segment(later, reason="segment deleted")
         try:
             batch = read_batch(
-                self.layout.events_dir, current.segment, current.offset, self.batch_max_events, closed=bool(later)
+                self.volume.events_dir, current.segment, current.offset, self.batch_max_events, closed=bool(later)
             )
         except FileNotFoundError:
             return Step(progressed=False)  # deleted since the listing: the next step moves on
@@ -92,21 +95,21 @@ class Converter:
             return self._next_segment(later, reason="segment complete") if later else Step(progressed=False)
         return Step(progressed=True, document=self.convert(batch))
 
-    def _next_segment(self, later: list[str], *, reason: str) -> Step:
+    def _next_segment(self, later: list[int], *, reason: str) -> Step:
         if not later:
             return Step(progressed=False)
         assert self.position is not None
-        log.info("next segment", extra={"from": self.position.segment, "to": later[0], "reason": reason})
-        self.position = Position.of(later[0], 0)
+        log.info("next segment", extra={"from": self.position.name, "to": segment_name(later[0]), "reason": reason})
+        self.position = SegmentOffset(later[0], 0)
         # Checkpoint the move at once: the sidecar may then delete the finished segment.
-        write_checkpoint(self.layout, self.position)
+        write_checkpoint(self.volume, self.position)
         return Step(progressed=True)
 
     def convert(self, batch: Batch) -> str | None:
         """Write the batch's document (if it holds any event) and advance the checkpoint past it."""
         started = time.perf_counter()
         records: list[Record] = []
-        dead: list[DeadLetter] = []
+        dead: list[Rejected] = []
         dropped = sanitized = 0
         offset = batch.start
         for line in batch.lines:
@@ -115,27 +118,27 @@ class Converter:
                 text = line.decode("utf-8", "surrogatepass")
                 event: Any = json.loads(text)
                 if not isinstance(event, dict):
-                    dead.append(DeadLetter(offset, "not a JSON object", line))
+                    dead.append(Rejected(offset, "not a JSON object", line))
                 else:
                     clean = sanitize(event, check_characters=may_hold_forbidden(text))
                     records.append(clean.record)
                     dropped += clean.dropped_keys
                     sanitized += clean.sanitized_values
             except ValueError:
-                dead.append(DeadLetter(offset, "not valid JSON", line))
+                dead.append(Rejected(offset, "not valid JSON", line))
             except RecursionError:
-                dead.append(DeadLetter(offset, "nested too deeply", line))
+                dead.append(Rejected(offset, "nested too deeply", line))
             offset += len(line) + 1
         if dead:
             self._write_dead_letters(batch.segment, dead)
         name = None
         if records:
             xml = render(records)
-            name = write_document(self.layout, batch.segment, batch.start, batch.end, xml)
+            name = write_document(self.volume, batch.segment, batch.start, batch.end, xml)
             if self.retention is not None:
                 self.retention.added(name, len(xml))
-        self.position = Position.of(batch.segment, batch.end)
-        write_checkpoint(self.layout, self.position)
+        self.position = SegmentOffset(batch.segment, batch.end)
+        write_checkpoint(self.volume, self.position)
         self.metrics.events_converted.inc(len(records))
         self.metrics.documents_written.inc(name is not None)
         self.metrics.deadletter.inc(len(dead))
@@ -145,7 +148,8 @@ class Converter:
         log.debug("converted", extra={"document": name, "events": len(records), "deadletter": len(dead)})
         return name
 
-    def _write_dead_letters(self, segment: str, dead: list[DeadLetter]) -> None:
+    def _write_dead_letters(self, number: int, dead: list[Rejected]) -> None:
+        segment = segment_name(number)
         records = [
             {
                 "segment": segment,
@@ -155,7 +159,7 @@ class Converter:
             }
             for item in dead
         ]
-        append_dead_letters(self.layout, records)
+        self.deadletter.write(records)
         for item in dead:
             # Where, never what: the line itself may hold anything.
             log.warning(
@@ -167,12 +171,11 @@ class Converter:
         """Bytes in events/ past the current position (for the lag gauge; read at scrape time)."""
         position = self.position
         total = 0
-        for name in list_segments(self.layout.events_dir):
-            number = segment_number(name) or 0
-            if position is None or number >= position.number:
+        for number in list_segments(self.volume.events_dir):
+            if position is None or number >= position.segment:
                 try:
-                    size = (self.layout.events_dir / name).stat().st_size
+                    size = (self.volume.events_dir / segment_name(number)).stat().st_size
                 except FileNotFoundError:
                     continue
-                total += size - position.offset if position and number == position.number else size
+                total += size - position.offset if position and number == position.segment else size
         return float(max(total, 0))

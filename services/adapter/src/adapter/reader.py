@@ -1,4 +1,4 @@
-"""Find the segments in SHARED_DIR/events/ and read whole lines from them, in order.
+"""Read whole lines from a segment in SHARED_DIR/events/, in order (names and listing: podkit.volume).
 
 The sidecar appends complete lines to the highest-numbered segment only; a lower-numbered one is closed.
 A batch never splits a line, and its byte range [start, end) names the XML document made from it.
@@ -6,41 +6,25 @@ A batch never splits a line, and its byte range [start, end) names the XML docum
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-SEGMENT_NAME: Final = re.compile(r"events-(\d{8})\.jsonl")
+from podkit.volume import segment_name
+
 READ_CHUNK: Final = 1 << 20
-
-
-def segment_number(name: str) -> int | None:
-    match = SEGMENT_NAME.fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
-def list_segments(events_dir: Path) -> list[str]:
-    """The segment file names in `events_dir`, lowest number first."""
-    try:
-        names = os.listdir(events_dir)
-    except FileNotFoundError:
-        return []
-    numbered = [(number, name) for name in names if (number := segment_number(name)) is not None]
-    return [name for _, name in sorted(numbered)]
 
 
 @dataclass(frozen=True)
 class Batch:
-    segment: str
+    segment: int  # its number
     start: int
     end: int
     lines: list[bytes]  # without their newline
 
 
-def read_batch(events_dir: Path, segment: str, start: int, max_lines: int, *, closed: bool) -> Batch:
-    """Up to `max_lines` complete lines of `segment` from byte `start`.
+def read_batch(events_dir: Path, segment: int, start: int, max_lines: int, *, closed: bool) -> Batch:
+    """Up to `max_lines` complete lines of segment number `segment` from byte `start`.
 
     A `closed` segment gets no more data (a higher one existed before this read began), so bytes after its
     last newline are taken as a final line rather than waited for: a torn tail cannot stall the adapter.
@@ -49,7 +33,7 @@ def read_batch(events_dir: Path, segment: str, start: int, max_lines: int, *, cl
     lines: list[bytes] = []
     end = start
     pending = bytearray()
-    with open(events_dir / segment, "rb") as file:
+    with open(events_dir / segment_name(segment), "rb") as file:
         file.seek(start)
         while len(lines) < max_lines:
             chunk = file.read(READ_CHUNK)

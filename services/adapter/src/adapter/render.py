@@ -21,6 +21,10 @@ output stays byte for byte what the unpatched library writes, for our calls and 
 - `escape_xml` runs five `str.replace` on values that rarely need one, and `convert_kv` validates the name
   again and builds attributes for each value: both get a fast path for our case (string key and value, no
   attributes, no CDATA, no type attribute) and defer to the original otherwise.
+
+The patches replace private functions of that one release, so pyproject.toml pins it exactly and this module
+refuses, when it is imported (at the adapter's start), any other release: a new one must first pass
+`tests/test_render.py` (the byte-for-byte comparison) before the pin and PATCHED_VERSION move together.
 """
 
 from __future__ import annotations
@@ -37,6 +41,28 @@ from adapter.sanitize import Record
 
 ROOT: Final = "events"
 ITEM: Final = "event"
+PATCHED_VERSION: Final = "1.7.16"
+_PATCHED: Final = ("LOG", "make_valid_xml_name", "unicode_me", "wrap_cdata", "escape_xml", "convert_kv")
+
+
+class UnsupportedDicttoxml(ImportError):
+    """The installed dicttoxml is not the release the patches below were written and tested for."""
+
+
+def check_dicttoxml(module: Any) -> None:
+    """Raise UnsupportedDicttoxml unless `module` is dicttoxml PATCHED_VERSION with every function we patch."""
+    version = getattr(module, "__version__", None)
+    missing = [name for name in _PATCHED if not hasattr(module, name)]
+    if version != PATCHED_VERSION or missing:
+        raise UnsupportedDicttoxml(
+            f"adapter.render patches dicttoxml {PATCHED_VERSION}, but dicttoxml {version} is installed"
+            f" ({getattr(module, '__file__', '?')}{', without ' + ', '.join(missing) if missing else ''});"
+            f" install dicttoxml=={PATCHED_VERSION} (services/adapter/pyproject.toml pins it)",
+            name="dicttoxml",
+        )
+
+
+check_dicttoxml(dicttoxml)
 
 _original_make_valid_xml_name = dicttoxml.make_valid_xml_name
 _original_convert_kv = dicttoxml.convert_kv

@@ -5,7 +5,7 @@ Without it the `shared` emptyDir (sizeLimit 1Gi) fills after about 2 million log
 the pod. Two documents are never deleted, even over the cap:
 - one the sink has not taken yet, when XML_SINK_URL is set (the backlog of an outage): the cap is then
   exceeded, with a warning, rather than losing what the sink has not got;
-- the newest one: with the checkpoint, it tells a restart where to resume (`documents.resume_position`).
+- the newest one: with the checkpoint, it tells a restart where to resume (`resume.resume_position`).
 
 The total is kept in memory: one scan at start-up, then plus each document written, minus each deleted, so
 that no document costs a directory scan. Only the WINDOW oldest names are held (a few hundred thousand small
@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from adapter.documents import Layout, parse_document_name
+from podkit.volume import Volume
+
+from adapter.documents import parse_document_name
 from adapter.metrics import Metrics
 
 log = logging.getLogger("adapter.retention")
@@ -41,14 +43,14 @@ class Listing:
     newest: str  # "" when there is none
 
 
-def list_documents(layout: Layout, keep: int) -> Listing:
+def list_documents(volume: Volume, keep: int) -> Listing:
     """One pass over xml/: total size, count, newest, and the `keep` oldest names (bounded memory)."""
     total = count = 0
     newest = ""
 
     def names() -> Iterator[str]:
         nonlocal total, count, newest
-        with os.scandir(layout.xml_dir) as entries:
+        with os.scandir(volume.xml_dir) as entries:
             for entry in entries:
                 if parse_document_name(entry.name) is None:
                     continue
@@ -67,8 +69,8 @@ def list_documents(layout: Layout, keep: int) -> Listing:
 class Retention:
     """`load` once, `added` after each document is written, `enforce` after each conversion step."""
 
-    def __init__(self, layout: Layout, cap_bytes: int, metrics: Metrics, shipped: Callable[[], str] | None) -> None:
-        self.layout = layout
+    def __init__(self, volume: Volume, cap_bytes: int, metrics: Metrics, shipped: Callable[[], str] | None) -> None:
+        self.volume = volume
         self.cap_bytes = cap_bytes  # 0: keep everything
         self.metrics = metrics
         self._shipped = shipped  # the last document the sink is done with; None when there is no sink
@@ -81,7 +83,7 @@ class Retention:
 
     def load(self) -> None:
         """Count what xml/ holds (at start-up, and whenever the window of oldest names is used up)."""
-        listing = list_documents(self.layout, WINDOW)
+        listing = list_documents(self.volume, WINDOW)
         self.total_bytes = listing.total_bytes
         self._newest = listing.newest
         self._oldest = collections.deque(listing.oldest)
@@ -130,7 +132,7 @@ class Retention:
 
     def _delete(self, name: str) -> bool:
         """Delete one document; False if it was already gone."""
-        path = self.layout.xml_dir / name
+        path = self.volume.xml_dir / name
         try:
             size = path.stat().st_size
         except FileNotFoundError:

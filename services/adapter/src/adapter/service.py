@@ -17,11 +17,11 @@ import sys
 
 from podkit.probe import ProbeServer
 from podkit.shipper import redact_url
-from podkit.watch import ChangeWatcher
+from podkit.volume import ADAPTER, DeadLetter, Volume
+from podkit.watch import ChangeWatcher, Wakeup
 
 from adapter.config import Settings
 from adapter.converter import Converter, Step
-from adapter.documents import Layout
 from adapter.metrics import Metrics
 from adapter.retention import Retention
 from adapter.shipping import DocumentShipper
@@ -34,42 +34,50 @@ ERROR_RETRY_S = 1.0
 class AdapterService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.layout = Layout(settings.shared_dir)
+        self.volume = Volume(settings.shared_dir)
         self.metrics = Metrics()
+        self.deadletter = DeadLetter(self.volume.deadletter(ADAPTER))
         self.shipper = (
             DocumentShipper.create(
-                self.layout, settings.sink_url, settings.sink_timeout, settings.sink_max_backoff, self.metrics
+                self.volume,
+                self.deadletter,
+                settings.sink_url,
+                settings.sink_timeout,
+                settings.sink_max_backoff,
+                self.metrics,
             )
             if settings.sink_url
             else None
         )
         shipper = self.shipper
         self.retention = Retention(
-            self.layout,
+            self.volume,
             settings.retention_bytes,
             self.metrics,
             shipped=(lambda: shipper.shipped) if shipper is not None else None,
         )
-        self.converter = Converter(self.layout, self.metrics, settings.batch_max_events, self.retention)
-        self.watcher = ChangeWatcher(self.layout.events_dir, self._wake_up)
+        self.converter = Converter(
+            self.volume, self.metrics, settings.batch_max_events, self.retention, self.deadletter
+        )
+        self.watcher = ChangeWatcher(self.volume.events_dir, self._wake_up)
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
         self._stop = asyncio.Event()
 
     def _wake_up(self) -> None:
-        self._wake.set()
+        self._wakeup.set()
 
     def request_stop(self) -> None:
         """Finish the current document and its checkpoint, then stop (SIGTERM, SIGINT)."""
         if not self._stop.is_set():
             log.info("stopping")
         self._stop.set()
-        self._wake.set()
+        self._wakeup.set()
 
     def ready(self) -> tuple[bool, str]:
         if not self.watcher.running:
             return False, "file watcher not running"
-        for directory in (self.layout.xml_dir, self.layout.state_dir, self.layout.deadletter_dir):
+        for directory in (self.volume.xml_dir, self.volume.state_dir(ADAPTER), self.volume.deadletter_dir):
             if not os.access(directory, os.W_OK):
                 return False, f"{directory} is not writable"
         return True, "ok"
@@ -141,7 +149,7 @@ class AdapterService:
 
     async def _convert_until_stopped(self) -> None:
         while not self._stop.is_set():
-            self._wake.clear()
+            self._wakeup.clear()  # the step below sees whatever changed until now
             try:
                 step = await asyncio.to_thread(self._step)
             except OSError as exc:
@@ -155,8 +163,7 @@ class AdapterService:
             if step.document is not None and self.shipper is not None:
                 self.shipper.notify(step.document)
             if not step.progressed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.rescan_interval)
+                await self._wakeup.wait(self.settings.rescan_interval)
 
 
 async def serve(settings: Settings) -> None:

@@ -23,8 +23,9 @@ from typing import Final
 
 from podkit.files import read_json, write_json_atomic
 from podkit.shipper import Delivery, HttpShipper, RetryPolicy
+from podkit.volume import ADAPTER, DeadLetter, Volume
 
-from adapter.documents import Layout, append_dead_letters, parse_document_name
+from adapter.documents import parse_document_name
 from adapter.metrics import Metrics
 
 log = logging.getLogger("adapter.shipping")
@@ -36,8 +37,9 @@ RETRY_AFTER_ERROR_S: Final = 1.0
 
 
 class DocumentShipper:
-    def __init__(self, layout: Layout, shipper: HttpShipper, metrics: Metrics) -> None:
-        self.layout = layout
+    def __init__(self, volume: Volume, deadletter: DeadLetter, shipper: HttpShipper, metrics: Metrics) -> None:
+        self.volume = volume
+        self.deadletter = deadletter
         self.shipper = shipper
         self.metrics = metrics
         self.shipped = ""  # ship.json in memory (only this process writes it): read by retention's thread
@@ -47,7 +49,15 @@ class DocumentShipper:
         self._wake = asyncio.Event()
 
     @classmethod
-    def create(cls, layout: Layout, url: str, timeout: float, max_backoff: float, metrics: Metrics) -> DocumentShipper:
+    def create(
+        cls,
+        volume: Volume,
+        deadletter: DeadLetter,
+        url: str,
+        timeout: float,
+        max_backoff: float,
+        metrics: Metrics,
+    ) -> DocumentShipper:
         shipper = HttpShipper(
             url,
             content_type=CONTENT_TYPE,
@@ -55,11 +65,11 @@ class DocumentShipper:
             policy=RetryPolicy(max_backoff=max_backoff),
             on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
         )
-        return cls(layout, shipper, metrics)
+        return cls(volume, deadletter, shipper, metrics)
 
     @property
     def checkpoint(self) -> Path:
-        return self.layout.state_dir / "ship.json"
+        return self.volume.checkpoint(ADAPTER, "ship")
 
     def load(self) -> None:
         """Read the ship checkpoint (at start-up, before conversion and retention begin)."""
@@ -86,7 +96,7 @@ class DocumentShipper:
     def _rebuild_queue(self) -> None:
         """Queue the documents after the ship checkpoint. Runs on the event loop, so no `notify` interleaves."""
         done = self.shipped
-        pending = sorted(n for n in os.listdir(self.layout.xml_dir) if parse_document_name(n) and n > done)
+        pending = sorted(n for n in os.listdir(self.volume.xml_dir) if parse_document_name(n) and n > done)
         self._rescan = len(pending) > MAX_QUEUED
         self._queue = collections.deque(pending[:MAX_QUEUED])
         self._last_queued = self._queue[-1] if self._queue else done
@@ -113,7 +123,7 @@ class DocumentShipper:
 
     async def _ship(self, name: str) -> None:
         try:
-            body = await asyncio.to_thread((self.layout.xml_dir / name).read_bytes)
+            body = await asyncio.to_thread((self.volume.xml_dir / name).read_bytes)
         except FileNotFoundError:
             log.warning("document vanished before shipping", extra={"document": name})
             return
@@ -121,7 +131,7 @@ class DocumentShipper:
         if outcome.delivery is Delivery.REJECTED:
             self.metrics.documents_rejected.inc()
             record = {"reason": "sink refused the document", "status": outcome.status, "document": name}
-            await asyncio.to_thread(append_dead_letters, self.layout, [record])
+            await asyncio.to_thread(self.deadletter.write, [record])
         else:
             self.metrics.documents_shipped.inc()
         await asyncio.to_thread(write_json_atomic, self.checkpoint, {"document": name})

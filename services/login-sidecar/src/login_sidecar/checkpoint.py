@@ -1,25 +1,20 @@
-"""The checkpoints in SHARED_DIR/state/: JSON written atomically (podkit.files), advanced only after what they
-cover is durable.
+"""The tail checkpoint, state/login-sidecar/tail.json: JSON written atomically (podkit.files), advanced only
+after what it covers is durable. The offset checkpoints (ship.json, the adapter's xml.json) are the volume
+contract's: podkit.volume.SegmentOffset, load_offset and save_offset.
 
 tail.json  {"source": {"path", "dev", "ino", "offset", "head_len", "head_sha256"} | null,
             "segment": "events-NNNNNNNN.jsonl", "segment_size": N}
-ship.json and the adapter's xml.json  {"segment": "events-NNNNNNNN.jsonl", "offset": N}
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from podkit.files import read_json, write_json_atomic
+from podkit.files import write_json_atomic
+from podkit.volume import CheckpointError, SegmentOffset, load_json_object
 
-from login_sidecar.segments import SegmentOffset
 from login_sidecar.tailer import SourcePosition
-
-
-class CheckpointError(Exception):
-    """A checkpoint file exists but does not hold what it should (an operator has to look at it)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +24,8 @@ class TailCheckpoint:
 
 
 def load_tail(path: Path) -> TailCheckpoint | None:
-    value = _load(path)
+    """Raises CheckpointError when tail.json exists but cannot be read (the sidecar must not guess)."""
+    value = load_json_object(path)
     if value is None:
         return None
     try:
@@ -46,30 +42,3 @@ def save_tail(path: Path, checkpoint: TailCheckpoint, source_path: Path) -> None
     write_json_atomic(
         path, {"source": source, "segment": checkpoint.written.name, "segment_size": checkpoint.written.offset}
     )
-
-
-def load_position(path: Path) -> SegmentOffset | None:
-    """A {"segment", "offset"} checkpoint (ours for shipping, or the adapter's), or None if there is none."""
-    value = _load(path)
-    if value is None:
-        return None
-    try:
-        return SegmentOffset.from_json(value)
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-
-
-def save_position(path: Path, position: SegmentOffset) -> None:
-    write_json_atomic(path, position.to_json())
-
-
-def _load(path: Path) -> dict[str, object] | None:
-    try:
-        value = read_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not JSON: {exc}") from None
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path}: not a JSON object")
-    return value

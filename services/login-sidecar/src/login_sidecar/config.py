@@ -1,4 +1,5 @@
-"""The sidecar's settings, read once from the environment (docs/design.md fixes the shared paths)."""
+"""The sidecar's settings, read once from the environment (defaults and meaning: the README's "Configuration"
+tables; the paths under SHARED_DIR: podkit.volume)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podkit.config import Env
+from podkit.volume import SIDECAR, Volume
 
 from login_sidecar.syslog import check_sink_url
 
-SERVICE = "login-sidecar"
+SERVICE = SIDECAR
 
 
 @dataclass(frozen=True)
@@ -63,28 +65,28 @@ class Settings:
         )
 
     @property
+    def volume(self) -> Volume:
+        return Volume(self.shared_dir)
+
+    @property
     def events_dir(self) -> Path:
-        return self.shared_dir / "events"
+        return self.volume.events_dir
 
     @property
     def state_dir(self) -> Path:
-        return self.shared_dir / "state" / "login-sidecar"
+        return self.volume.state_dir(SERVICE)
 
     @property
     def tail_checkpoint(self) -> Path:
-        return self.state_dir / "tail.json"
+        return self.volume.checkpoint(SERVICE, "tail")
 
     @property
     def ship_checkpoint(self) -> Path:
-        return self.state_dir / "ship.json"
-
-    @property
-    def adapter_checkpoint(self) -> Path:
-        return self.shared_dir / "state" / "adapter" / "xml.json"
+        return self.volume.checkpoint(SERVICE, "ship")
 
     @property
     def deadletter_file(self) -> Path:
-        return self.shared_dir / "deadletter" / "login-sidecar.jsonl"
+        return self.volume.deadletter(SERVICE)
 
 
 def _optional_path(env: Env, name: str) -> Path | None:

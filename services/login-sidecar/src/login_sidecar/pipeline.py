@@ -20,11 +20,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+from podkit.volume import DeadLetter, SegmentOffset, list_segments
+
 from login_sidecar.checkpoint import TailCheckpoint, load_tail, save_tail
 from login_sidecar.config import Settings
-from login_sidecar.deadletter import RAW_MAX_BYTES, DeadLetter, source_record
+from login_sidecar.deadletter import RAW_MAX_BYTES, source_record
 from login_sidecar.metrics import Metrics
-from login_sidecar.segments import SegmentOffset, SegmentWriter, list_segments
+from login_sidecar.segments import SegmentWriter
 from login_sidecar.tailer import Lines, SourcePosition, Tailer, TailRead
 
 log = logging.getLogger("login_sidecar.pipeline")

@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 
 from podkit.files import fsync_dir
-
-from login_sidecar.checkpoint import CheckpointError, load_position
-from login_sidecar.segments import SegmentOffset, list_segments, segment_name
+from podkit.volume import CheckpointError, SegmentOffset, list_segments, load_offset, segment_name
 
 log = logging.getLogger("login_sidecar.retention")
 
@@ -28,7 +26,7 @@ def delete_consumed(events_dir: Path, consumers: list[Path]) -> list[str]:
     positions = []
     for checkpoint in consumers:
         try:
-            position = load_position(checkpoint)
+            position = load_offset(checkpoint)
         except CheckpointError as exc:
             log.warning("consumer checkpoint unreadable; keeping every segment", extra={"error": str(exc)})
             return []

@@ -1,4 +1,4 @@
-"""The segments in SHARED_DIR/events/: numbered JSON Lines files, appended to in whole lines only.
+"""Writing the segments in SHARED_DIR/events/ (their names and listing: podkit.volume, the contract).
 
 The highest number is the one being written; a new one starts when the next line would take the current
 one past SEGMENT_MAX_BYTES, so readers (the adapter, our shipper) see a lower-numbered segment as closed.
@@ -8,63 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from podkit.files import fsync_dir
+from podkit.volume import SegmentOffset, list_segments, segment_name
 
 from login_sidecar.appendlog import AppendLog
 
 log = logging.getLogger("login_sidecar.segments")
 
-SEGMENT_NAME: Final = re.compile(r"events-(\d{8})\.jsonl")
 _SCAN_CHUNK: Final = 1 << 20
-
-
-def segment_name(number: int) -> str:
-    return f"events-{number:08d}.jsonl"
-
-
-def segment_number(name: str) -> int | None:
-    match = SEGMENT_NAME.fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
-def list_segments(events_dir: Path) -> list[int]:
-    """The numbers of the segments in `events_dir`, lowest first."""
-    try:
-        names = os.listdir(events_dir)
-    except FileNotFoundError:
-        return []
-    return sorted(number for name in names if (number := segment_number(name)) is not None)
-
-
-@dataclass(frozen=True, order=True)
-class SegmentOffset:
-    """A byte position in events/: the checkpoints of the tailer, the shipper and the adapter are all one."""
-
-    segment: int
-    offset: int
-
-    @property
-    def name(self) -> str:
-        return segment_name(self.segment)
-
-    def to_json(self) -> dict[str, object]:
-        return {"segment": self.name, "offset": self.offset}
-
-    @classmethod
-    def from_json(cls, value: object) -> SegmentOffset:
-        """Raises ValueError when `value` is not {"segment": "events-NNNNNNNN.jsonl", "offset": N}."""
-        if not isinstance(value, dict):
-            raise ValueError("not a JSON object")
-        number = segment_number(str(value.get("segment")))
-        offset = value.get("offset")
-        if number is None or not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise ValueError(f"bad segment or offset in {value!r}")
-        return cls(number, offset)
 
 
 class SegmentWriter:

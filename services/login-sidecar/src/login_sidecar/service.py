@@ -16,15 +16,13 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from podkit.probe import ProbeServer
-from podkit.watch import ChangeWatcher
+from podkit.volume import CheckpointError, DeadLetter, SegmentOffset
+from podkit.watch import ChangeWatcher, Wakeup
 
-from login_sidecar.checkpoint import CheckpointError
 from login_sidecar.config import Settings
-from login_sidecar.deadletter import DeadLetter
 from login_sidecar.metrics import Metrics
 from login_sidecar.pipeline import Pipeline, SourceUnreadable
 from login_sidecar.retention import delete_consumed
-from login_sidecar.segments import SegmentOffset
 from login_sidecar.shipping import Shipping
 
 log = logging.getLogger("login_sidecar.service")
@@ -61,8 +59,7 @@ class Service:
         self._write_error: str | None = None
         self._source_error: str | None = None
         self._inflight: asyncio.Future[object] | None = None
-        self._nap: asyncio.Future[None] | None = None
-        self._changed = False  # the watcher reported a change since the tail loop last went idle
+        self._wakeup = Wakeup()  # set by the watcher (a change in the source's directory) and by the shutdown
 
     def request_stop(self) -> None:
         """Graceful stop (SIGTERM/SIGINT): run() returns once the source is written and the rest shipped."""
@@ -114,7 +111,6 @@ class Service:
                 if not self._inflight.cancelled():
                     self._inflight.exception()
             self.pipeline.close()
-            self.deadletter.close()
             await self.probe.close()
             log.info("stopped")
 
@@ -123,8 +119,7 @@ class Service:
         deadline = loop.time() + self.settings.shutdown_grace
         log.info("stopping: writing what is left in the source", extra={"grace_s": self.settings.shutdown_grace})
         self._stopping = True
-        if self._nap is not None:
-            _wake(self._nap)
+        self._wakeup.set()
         try:
             await asyncio.wait_for(asyncio.shield(tail), max(0.0, deadline - loop.time()))
         except TimeoutError:
@@ -188,29 +183,14 @@ class Service:
                 await self._wait_for_change()
 
     def _source_changed(self) -> None:
-        self._changed = True
-        if self._nap is not None:
-            _wake(self._nap)
+        self._wakeup.set()
 
     async def _wait_for_change(self) -> None:
         """Until the watcher reports a change (at once if it did during the last step), or the poll interval."""
-        if not self._changed:
-            await self._sleep(self.settings.poll_interval)
-        self._changed = False
-
-    async def _sleep(self, delay: float) -> None:
-        """asyncio.sleep that the shutdown and the watcher cut short (wait_for on an Event costs a task per nap)."""
-        loop = asyncio.get_running_loop()
-        self._nap = nap = loop.create_future()
-        timer = loop.call_later(delay, _wake, nap)
-        try:
-            await nap
-        finally:
-            timer.cancel()
-            self._nap = None
+        await self._wakeup.wait(self.settings.poll_interval)
 
     async def _retention_loop(self) -> None:
-        consumers = [self.settings.adapter_checkpoint]
+        consumers = [self.settings.volume.conversion_checkpoint]
         if self.shipping is not None:
             consumers.append(self.settings.ship_checkpoint)
         while True:
@@ -223,8 +203,3 @@ class Service:
                 log.warning("retention failed; retrying later", extra={"error": str(exc)})
                 continue
             self.metrics.segments_deleted.inc(len(deleted))
-
-
-def _wake(nap: asyncio.Future[None]) -> None:
-    if not nap.done():
-        nap.set_result(None)

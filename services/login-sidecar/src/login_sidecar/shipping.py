@@ -17,12 +17,19 @@ from collections.abc import Callable
 from typing import Final
 
 from podkit.shipper import Delivery, HttpShipper, Outcome, RetryPolicy
+from podkit.volume import (
+    CheckpointError,
+    DeadLetter,
+    SegmentOffset,
+    list_segments,
+    load_offset,
+    save_offset,
+    segment_name,
+)
 
-from login_sidecar.checkpoint import CheckpointError, load_position, save_position
 from login_sidecar.config import Settings
-from login_sidecar.deadletter import DeadLetter, rejected_record
+from login_sidecar.deadletter import rejected_record
 from login_sidecar.metrics import Metrics
-from login_sidecar.segments import SegmentOffset, list_segments, segment_name
 from login_sidecar.sinks import SyslogShipper, syslog_shipper
 
 log = logging.getLogger("login_sidecar.shipping")
@@ -129,7 +136,7 @@ class Shipping:
                 await asyncio.wait_for(self._wake.wait(), 0.1)
             self._wake.clear()
         try:
-            acked = await asyncio.to_thread(load_position, self.settings.ship_checkpoint)
+            acked = await asyncio.to_thread(load_offset, self.settings.ship_checkpoint)
         except CheckpointError as exc:
             log.error("ship checkpoint unreadable; shipping again from the oldest segment", extra={"error": str(exc)})
             acked = None
@@ -255,7 +262,7 @@ class Shipping:
             )
 
     async def _save(self, position: SegmentOffset) -> None:
-        await asyncio.to_thread(save_position, self.settings.ship_checkpoint, position)
+        await asyncio.to_thread(save_offset, self.settings.ship_checkpoint, position)
         self.acked = position
 
     def _open_segment(self, segment: int) -> int:

@@ -1,4 +1,5 @@
-"""Local-mode settings: where the pod's volumes live and which ports stand in for the pod's."""
+"""Local-mode settings: where the pod's volumes live and which ports stand in for the pod's (defaults: the
+README's "local mode (`make run`)" table)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podkit.config import Env
+from podkit.volume import Volume
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -40,8 +42,9 @@ class Settings:
         )
 
     @property
-    def shared_dir(self) -> Path:
-        return self.run_dir / "shared"
+    def volume(self) -> Volume:
+        """The pod's shared volume (its layout under the root: podkit.volume)."""
+        return Volume(self.run_dir / "shared")
 
     @property
     def events_file(self) -> Path:

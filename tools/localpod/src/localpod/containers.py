@@ -52,7 +52,7 @@ def pod_containers(settings: Settings, base_env: dict[str, str] | None = None) -
             "login_sidecar",
             env(
                 SOURCE_FILE=settings.events_file,
-                SHARED_DIR=settings.shared_dir,
+                SHARED_DIR=settings.volume.root,
                 METRICS_HOST="127.0.0.1",
                 METRICS_PORT=settings.sidecar_metrics_port,
             ),
@@ -62,7 +62,7 @@ def pod_containers(settings: Settings, base_env: dict[str, str] | None = None) -
             "adapter",
             "adapter",
             env(
-                SHARED_DIR=settings.shared_dir,
+                SHARED_DIR=settings.volume.root,
                 METRICS_HOST="127.0.0.1",
                 METRICS_PORT=settings.adapter_metrics_port,
             ),

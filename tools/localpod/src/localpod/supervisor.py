@@ -49,7 +49,7 @@ class Supervisor:
         """Create the pod's volumes (the run directory) and a session key, like the Secret would."""
         for directory in (
             self.settings.events_file.parent,
-            self.settings.shared_dir,
+            self.settings.volume.root,
             self.settings.session_key_file.parent,
         ):
             directory.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ class Supervisor:
                 if pending:
                     await asyncio.sleep(0.1)
         url = f"http://{self.settings.ambassador_host}:{self.settings.ambassador_port}/"
-        log.info("pod ready", extra={"url": url, "shared_dir": str(self.settings.shared_dir)})
+        log.info("pod ready", extra={"url": url, "shared_dir": str(self.settings.volume.root)})
         self._write_status(ready=True)
 
     def _write_status(self, ready: bool | None = None) -> None:

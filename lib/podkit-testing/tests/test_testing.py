@@ -1,10 +1,10 @@
-"""podkit.testing: the deadline poller and the fault-injecting sink behave as the suites rely on."""
+"""podkit_testing: the deadline poller and the fault-injecting sink behave as the suites rely on."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from podkit.testing import Fault, SinkServer, wait_until
+from podkit_testing import Fault, SinkServer, wait_until
 
 
 async def test_wait_until_returns_the_value_or_fails_after_the_deadline() -> None:

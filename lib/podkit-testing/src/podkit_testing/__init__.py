@@ -1,5 +1,8 @@
 """Test support shared by the suites and the benchmarks: polling with a deadline, free ports, a failing sink.
 
+A package of its own (lib/podkit-testing), installed in the development venv by `make install` and never in
+an image: the runtime wheel of podkit holds only what the services run.
+
 `SinkServer` stands in for an external log sink: a tiny HTTP/1.1 server on a free port that records every
 request and answers 200, or, as a test tells it (fault injection), 503, 429 with Retry-After, 400, a slow
 answer, or a connection closed without an answer.
