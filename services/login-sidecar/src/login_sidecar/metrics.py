@@ -41,6 +41,12 @@ class Metrics:
         self.rotations = Counter(
             f"{PREFIX}_rotations", "Times a finished source file was left for the next one.", registry=registry
         )
+        self.events_lost_bytes = Counter(
+            f"{PREFIX}_events_lost_bytes",
+            "Bytes of source files the webserver deleted before they were read (the rotation ledger's gaps); "
+            "each is logged as an ERROR.",
+            registry=registry,
+        )
         self.write_errors = Counter(
             f"{PREFIX}_write_errors",
             "Failed attempts to write events/, the dead letters or the checkpoint (retried).",

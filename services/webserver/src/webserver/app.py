@@ -76,7 +76,10 @@ class Services:
             settings.events_file,
             max_bytes=settings.events_file_max_bytes,
             keep=settings.events_file_keep,
+            keep_max=settings.events_file_keep_max,
+            reader_checkpoint=settings.sidecar_tail_checkpoint,
             on_rotate=metrics.events_file_rotations.inc,
+            on_unread_deleted=metrics.events_unread_deleted.inc,
         )
         metrics.users_loaded.set_function(lambda: len(users))
         metrics.sessions_revoked.set_function(lambda: len(sessions.revoked))

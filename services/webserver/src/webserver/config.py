@@ -57,6 +57,8 @@ class Settings:
     lockout_seconds: int
     events_file_max_bytes: int
     events_file_keep: int
+    events_file_keep_max: int
+    sidecar_tail_checkpoint: Path | None
     max_body_bytes: int
     log_level: str
 
@@ -67,6 +69,11 @@ class Settings:
         if len(pod_name) > 253:
             raise ConfigError("POD_NAME", f"must be at most 253 characters, got {len(pod_name)}")
         log_level = env.log_level()
+        keep = env.int("EVENTS_FILE_KEEP", 2, minimum=1, maximum=100)
+        keep_max = env.int("EVENTS_FILE_KEEP_MAX", max(keep, 8), minimum=1, maximum=1000)
+        checkpoint = env.optional_str("SIDECAR_TAIL_CHECKPOINT")
+        if keep_max < keep:
+            raise ConfigError("EVENTS_FILE_KEEP_MAX", f"must be at least EVENTS_FILE_KEEP ({keep}), got {keep_max}")
         return cls(
             host=env.str("WEB_HOST", "127.0.0.1"),
             port=env.port("WEB_PORT", 8080),
@@ -81,7 +88,9 @@ class Settings:
             lockout_window_seconds=env.int("LOCKOUT_WINDOW_SECONDS", 900, minimum=1),
             lockout_seconds=env.int("LOCKOUT_SECONDS", 900, minimum=1),
             events_file_max_bytes=env.int("EVENTS_FILE_MAX_BYTES", 64 * 1024 * 1024, minimum=1024),
-            events_file_keep=env.int("EVENTS_FILE_KEEP", 2, minimum=1, maximum=100),
+            events_file_keep=keep,
+            events_file_keep_max=keep_max,
+            sidecar_tail_checkpoint=None if checkpoint is None else Path(checkpoint),
             max_body_bytes=env.int("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 * 1024 * 1024),
             log_level=log_level,
         )
