@@ -122,3 +122,21 @@ def test_rotation_overrun_past_the_hard_cap_is_detected_logged_and_counted(tmp_p
     assert errors, "no log line reports the loss"
     assert all(e["level"].upper() == "ERROR" for e in errors)
     assert sum(e["lost_bytes"] for e in errors) == lost
+
+
+def test_a_partial_line_from_another_writer_does_not_swallow_the_next_login(small_rotation_pod: LocalPod) -> None:
+    pod = small_rotation_pod
+    events_file = pod.run_dir / "webserver" / "events.jsonl"
+    with httpx.Client() as client:
+        login(pod, client, "edge-before")  # the webserver has written: it knows the file's size
+        with events_file.open("ab") as other:  # another writer, cut before its newline
+            other.write(b'{"event_id":"not-ours","reason":"cut short')
+        after = login(pod, client, "edge-after")
+    wait_for(
+        lambda: [e for e in read_events(pod.shared / "events") if e["request_id"] == after],
+        timeout=PIPELINE_TIMEOUT,
+        what="the login after the fragment in events/ as a line of its own",
+    )
+    deadletters = (pod.shared / "deadletter" / "login-sidecar.jsonl").read_text()
+    assert "cut short" in deadletters  # the fragment stays one bad line, dead-lettered
+    assert after not in deadletters
