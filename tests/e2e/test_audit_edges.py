@@ -3,15 +3,18 @@
 - rotation overrun: the sidecar paused (SIGSTOP) while the webserver rotates its small events file many times
   over; with the sidecar's checkpoint read by the webserver nothing is lost, and with the hold capped the loss
   is detected, logged as an ERROR and counted in bytes;
-- a partial line appended by another writer does not swallow the next login's event.
+- a partial line appended by another writer does not swallow the next login's event;
+- the adapter's /readyz says not ready while its writes fail on a full disk (a real one: a small tmpfs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from localpod_runner import LocalPod
-from support import read_events, wait_for
+from support import read_events, read_xml_events, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +143,45 @@ def test_a_partial_line_from_another_writer_does_not_swallow_the_next_login(smal
     deadletters = (pod.shared / "deadletter" / "login-sidecar.jsonl").read_text()
     assert "cut short" in deadletters  # the fragment stays one bad line, dead-lettered
     assert after not in deadletters
+
+
+def _readyz(port: str) -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_adapter_is_not_ready_while_its_writes_fail_with_enospc(tmp_path: Path) -> None:
+    run_dir = tmp_path / ".run"
+    xml_dir = run_dir / "shared" / "xml"
+    xml_dir.mkdir(parents=True)
+    # A real full disk: xml/ on its own 64 KiB tmpfs (the sidecar's events/ and every checkpoint stay writable).
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(xml_dir)], check=True)
+    pod = LocalPod(run_dir, {**FAST_ARGON2, **NO_RATE_LIMIT})
+    try:
+        pod.start()
+        port = pod.env["ADAPTER_METRICS_PORT"]
+        with httpx.Client() as client:
+            first = login(pod, client, "edge-space-1")
+            wait_for(lambda: xml_has(pod, first), timeout=PIPELINE_TIMEOUT, what="the first login's XML")
+            assert _readyz(port).status_code == 200
+            filler = xml_dir / "filler.bin"
+            with filler.open("wb", buffering=0) as fill, contextlib.suppress(OSError):
+                while fill.write(b"\0" * 4096):
+                    pass
+            second = login(pod, client, "edge-space-2")
+        not_ready = wait_for(
+            lambda: (r := _readyz(port)).status_code == 503 and r, timeout=PIPELINE_TIMEOUT, what="adapter not ready"
+        )
+        assert "No space left on device" in not_ready.json()["detail"]
+        assert not xml_has(pod, second)
+        filler.unlink()
+        wait_for(lambda: _readyz(port).status_code == 200, timeout=PIPELINE_TIMEOUT, what="adapter ready again")
+        wait_for(lambda: xml_has(pod, second), timeout=PIPELINE_TIMEOUT, what="the second login's XML, late")
+    finally:
+        code = pod.stop()
+        subprocess.run(["umount", str(xml_dir)], check=True)
+    assert code == 0, pod.logs()[-4000:]
+
+
+def xml_has(pod: LocalPod, request_id: str) -> bool:
+    return any(r.get("request_id") == request_id for r in read_xml_events(pod.shared / "xml"))
