@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from localpod_runner import LocalPod
+from podkit.testing import Fault, Request, SinkServer
 from support import read_events, read_xml_events, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -185,3 +188,90 @@ def test_adapter_is_not_ready_while_its_writes_fail_with_enospc(tmp_path: Path) 
 
 def xml_has(pod: LocalPod, request_id: str) -> bool:
     return any(r.get("request_id") == request_id for r in read_xml_events(pod.shared / "xml"))
+
+
+class ThreadedSink:
+    """podkit.testing.SinkServer (the fault-injecting sink) on an event loop of its own, for a synchronous test."""
+
+    def __init__(self) -> None:
+        self.server = SinkServer()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> SinkServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+def request_ids(request: Request) -> list[str]:
+    """The request ids of the events in one request to the sink (one per login: an id per event)."""
+    return [json.loads(line)["request_id"] for line in request.lines()]
+
+
+DROPPED_ANSWERS = 5
+BATCH_EVENTS = 100
+
+
+def test_a_sink_that_takes_a_batch_and_drops_the_connection_gets_bounded_duplicates(tmp_path: Path) -> None:
+    with ThreadedSink() as sink:
+        env = {**FAST_ARGON2, **NO_RATE_LIMIT, "SINK_URL": sink.url, "SINK_FLUSH_INTERVAL_MS": "100"}
+        pod = LocalPod(tmp_path / ".run", {**env, "SINK_MAX_BACKOFF": "0.2"})
+        pod.start()
+        try:
+            with httpx.Client() as client:
+                warmup = login(pod, client, "edge-sink-warmup")
+                wait_for(lambda: sink.accepted, timeout=PIPELINE_TIMEOUT, what="the warm-up batch accepted")
+                pid = pod.pid("login-sidecar")
+                assert pid is not None
+                os.kill(pid, signal.SIGSTOP)  # the logins pile up: one batch of BATCH_EVENTS when it resumes
+                try:
+                    sent = {login(pod, client, f"edge-sink-{i:03d}") for i in range(BATCH_EVENTS)}
+                    # a sink that reads each batch, keeps it, and drops the connection before answering
+                    sink.fail_next(*[Fault(close=True)] * DROPPED_ANSWERS)
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+            wait_for(
+                lambda: sent <= {e for r in sink.accepted for e in request_ids(r)},
+                timeout=60,
+                what="every event accepted by the sink",
+            )
+            duplicates_sent = metric(pod, "SIDECAR_METRICS_PORT", "loginpod_sidecar_ship_duplicates_sent_total")
+        finally:
+            assert pod.stop() == 0, pod.logs()[-4000:]
+        requests = [r for r in sink.requests if warmup.encode() not in r.body]
+    received = [e for r in requests for e in request_ids(r)]
+    raw_duplicates = len(received) - len(set(received))
+    # a receiver that drops a repeated Idempotency-Key whole
+    keys: set[str] = set()
+    kept: list[str] = []
+    for request in requests:
+        key = request.headers.get("idempotency-key")
+        if key is None or key not in keys:
+            kept += request_ids(request)
+        if key is not None:
+            keys.add(key)
+    key_duplicates = len(kept) - len(set(kept))
+    print(
+        f"sink duplicates: {len(received)} events received for {len(set(received))}, {raw_duplicates} duplicates; "
+        f"{key_duplicates} after dropping repeated Idempotency-Keys; metric {duplicates_sent:g}"
+    )
+    assert set(received) == sent
+    # the same bytes always carry the same key, other bytes another one
+    by_key: dict[str, set[bytes]] = {}
+    for request in requests:
+        by_key.setdefault(request.headers["idempotency-key"], set()).add(request.body)
+    assert all(len(bodies) == 1 for bodies in by_key.values())
+    assert len({body for bodies in by_key.values() for body in bodies}) == len(by_key)
+    # repeated failure shrank the batch: fewer events sent again than the whole batch on every retry
+    assert min(len(r.lines()) for r in requests) < BATCH_EVENTS
+    assert raw_duplicates < DROPPED_ANSWERS * BATCH_EVENTS
+    # every event sent again after a lost answer is counted, exactly
+    assert duplicates_sent == raw_duplicates
+    # the README's bound: one copy per distinct batch an event was in (the batch, then one per halving)
+    assert key_duplicates <= BATCH_EVENTS * (DROPPED_ANSWERS // 3)

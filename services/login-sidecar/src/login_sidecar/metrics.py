@@ -73,6 +73,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.ship_duplicates_sent = Counter(
+            f"{PREFIX}_ship_duplicates_sent",
+            "Events sent again after an attempt whose answer was lost (the sink may have taken them): at most "
+            "this many duplicates at a receiver that does not drop repeats by Idempotency-Key or event_id.",
+            registry=registry,
+        )
         self.ship_lag_events = Gauge(
             f"{PREFIX}_ship_lag_events", "Events in events/ not yet shipped (0 without SINK_URL).", registry=registry
         )
