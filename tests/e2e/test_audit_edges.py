@@ -4,7 +4,11 @@
   over; with the sidecar's checkpoint read by the webserver nothing is lost, and with the hold capped the loss
   is detected, logged as an ERROR and counted in bytes;
 - a partial line appended by another writer does not swallow the next login's event;
-- the adapter's /readyz says not ready while its writes fail on a full disk (a real one: a small tmpfs).
+- the adapter's /readyz says not ready while its writes fail on a full disk (a real one: a small tmpfs);
+- a sink that takes a batch and drops the connection gets it again with the same Idempotency-Key, in ever
+  smaller batches, and the duplicates sent are counted;
+- a login flood from many addresses gets quick 503s (one `overloaded` event each) and a normal user still
+  logs in (behaviour only: the probe latencies and success rates are `make bench` figures).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import signal
 import subprocess
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 from localpod_runner import LocalPod
-from podkit.testing import Fault, Request, SinkServer
+from podkit.testing import Fault, LoginFlood, Request, SinkServer
 from support import read_events, read_xml_events, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -275,3 +280,41 @@ def test_a_sink_that_takes_a_batch_and_drops_the_connection_gets_bounded_duplica
     assert duplicates_sent == raw_duplicates
     # the README's bound: one copy per distinct batch an event was in (the batch, then one per halving)
     assert key_duplicates <= BATCH_EVENTS * (DROPPED_ANSWERS // 3)
+
+
+FLOOD_CLIENTS = 64  # addresses; with the default argon2 cost this offers far more than the hashing capacity
+
+
+def test_a_login_flood_from_many_addresses_gets_quick_503s_and_a_normal_user_still_logs_in(tmp_path: Path) -> None:
+    # The default argon2 parameters: a verify costs what it costs in production. The clients come through a
+    # front proxy the pod trusts (LoginFlood); the ambassador's per-client limit is raised out of the way, as
+    # more addresses than this test can run would make it.
+    pod = LocalPod(tmp_path / ".run", {**NO_RATE_LIMIT, "ARGON2_MAX_WAITING": "8", "TRUSTED_PROXIES": "127.0.0.0/8"})
+    pod.start()
+    honest: list[int] = []
+    try:
+        with LoginFlood(f"{pod.url}/login", FLOOD_CLIENTS) as flood:
+            wait_for(lambda: flood.statuses.get(503, 0) >= 50, timeout=60, what="the flood refused with 503s")
+            with httpx.Client(timeout=30) as client:
+
+                def honest_login() -> bool:
+                    response = client.post(f"{pod.url}/login", json={"username": "demo", "password": "demo-password"})
+                    honest.append(response.status_code)
+                    if response.status_code == 503:
+                        assert response.headers["retry-after"] == "1"
+                    return response.status_code == 200
+
+                wait_for(honest_login, timeout=60, interval=1.0, what="the normal user logged in during the flood")
+                for probe in (f"{pod.url}/healthz", f"http://127.0.0.1:{pod.env['WEB_PORT']}/healthz"):
+                    assert client.get(probe).status_code == 200
+        flooded = dict(flood.statuses)  # after the block: every request in flight was answered
+        print(f"overload: flood answers {flooded}, honest attempts {honest}")
+        assert flood.retry_after_missing == 0
+        assert set(flooded) <= {401, 503}, flooded  # refused or verified: nothing else
+    finally:
+        assert pod.stop() == 0, pod.logs()[-4000:]
+    # one event per refused attempt, with its reason
+    lines = (pod.run_dir / "webserver" / "events.jsonl").read_bytes().splitlines()
+    reasons = Counter(json.loads(line)["reason"] for line in lines)
+    assert reasons["overloaded"] == flooded[503] + honest.count(503)
+    assert reasons["unknown_user"] == flooded.get(401, 0)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from webserver import pages
+from webserver.admission import Overloaded
 from webserver.auth import Authenticator
 from webserver.clientip import ClientIpResolver
 from webserver.config import Settings
@@ -34,6 +35,7 @@ log = logging.getLogger("webserver")
 SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf"
 USERS_RELOAD_SECONDS = 1.0
+OVERLOAD_RETRY_AFTER = "1"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         metrics = Metrics()
         checker = PasswordChecker(settings.argon2, settings.argon2.concurrency or None)
+        metrics.verifies_waiting.set_function(lambda: checker.admission.waiting)
         users = UsersStore(
             settings.users_file,
             on_change=lambda users: _warn_on_other_params(checker, users),
@@ -204,11 +207,18 @@ _HTML_ERRORS: dict[int, str] = {
 }
 
 
-def _login_failure(services: Services, request: Request, info: RequestInfo, kind: Kind | None, status: int) -> Response:
+def _login_failure(
+    services: Services, request: Request, info: RequestInfo, kind: Kind | None, status: int, *, overloaded: bool = False
+) -> Response:
+    response: Response
     if kind == "form":
-        return _html(services, request, info, status, _HTML_ERRORS.get(status, pages.MALFORMED_ERROR))
-    headers = {"retry-after": "5"} if status == 503 else None
-    return JSONResponse({"error": _JSON_ERRORS.get(status, "bad request")}, status_code=status, headers=headers)
+        response = _html(services, request, info, status, _HTML_ERRORS.get(status, pages.MALFORMED_ERROR))
+    else:
+        response = JSONResponse({"error": _JSON_ERRORS.get(status, "bad request")}, status_code=status)
+    if status == 503:
+        # Overload passes in a second or so (the queue holds ARGON2_MAX_WAITING verifies of tens of ms).
+        response.headers["retry-after"] = OVERLOAD_RETRY_AFTER if overloaded else "5"
+    return response
 
 
 def _logout_response(info: RequestInfo, kind: Kind | None, status: int) -> Response:
@@ -292,8 +302,10 @@ def create_app(settings: Settings) -> FastAPI:
             if not _csrf_ok(request, submission):
                 reason, status = "csrf_failed", 403
             else:
-                reason = await services.authenticator.authenticate(username, password)
+                reason = await services.authenticator.authenticate(username, password, client=info.client_ip)
                 status = 200 if reason is None else 401
+        except Overloaded:
+            reason, status = "overloaded", 503
         except Malformed as exc:
             reason, status, kind, username = "malformed_request", exc.status, exc.kind or kind, exc.username
         event_type: EventType = "login.success" if reason is None else "login.failure"
@@ -303,7 +315,7 @@ def create_app(settings: Settings) -> FastAPI:
             outcome="success" if reason is None else "failure", reason=reason or "none"
         ).inc()
         if reason is not None:
-            return _login_failure(services, request, info, kind, status)
+            return _login_failure(services, request, info, kind, status, overloaded=reason == "overloaded")
         assert username is not None
         session, token = services.sessions.issue(username)
         response: Response

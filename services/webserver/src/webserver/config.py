@@ -25,6 +25,7 @@ class Argon2Params:
     memory_kib: int = 19456
     parallelism: int = 1
     concurrency: int = 0  # verifies at once; 0: one per usable CPU (cgroup quota included)
+    max_waiting: int = 16  # verifies waiting for a slot; past it a login is refused with 503 (overloaded)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Argon2Params:
@@ -38,6 +39,7 @@ class Argon2Params:
             memory_kib=memory,
             parallelism=parallelism,
             concurrency=env.int("ARGON2_CONCURRENCY", 0, minimum=0, maximum=1024),
+            max_waiting=env.int("ARGON2_MAX_WAITING", cls.max_waiting, minimum=0, maximum=100_000),
         )
 
 

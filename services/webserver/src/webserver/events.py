@@ -44,6 +44,7 @@ Reason = Literal[
     "csrf_failed",
     "no_session",
     "audit_unavailable",
+    "overloaded",
 ]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")

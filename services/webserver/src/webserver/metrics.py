@@ -66,6 +66,11 @@ class Metrics:
             ["method", "status"],
             registry=self.registry,
         )
+        self.verifies_waiting = Gauge(
+            "loginpod_webserver_verifies_waiting",
+            "Logins waiting for an argon2 slot (at most ARGON2_MAX_WAITING; past it: 503, reason overloaded).",
+            registry=self.registry,
+        )
         self.users_loaded = Gauge(
             "loginpod_webserver_users_loaded", "Users in the users file currently in use.", registry=self.registry
         )
