@@ -176,6 +176,32 @@ def _footprint(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _overload(results: dict[str, Any]) -> list[str]:
+    over = results.get("overload", {})
+    if _error(over):
+        return [f"Not measured: {_error(over)}"]
+    honest, rest, flood = over["honest"], over["probes_at_rest"], over["probes_during_flood"]
+    lines = [
+        f"`bench/overload.py`: {over['flood_clients']} clients flood POST /login through the ambassador for "
+        f"{over['flood_seconds']:g} s, each sending its next attempt when the last is answered: "
+        f"{_n(over['flood_attempts_per_s'])} attempts/s, {_n(over['flood_over_capacity'])} x the hashing capacity "
+        f"({_n(over['hashing_capacity_per_s'])} verified logins/s); answers {over['flood_statuses']}; the 503s came "
+        f"in {_n(over['overloaded_503']['p50_ms'])} ms (p50), {_n(over['overloaded_503']['p99_ms'])} ms (p99). "
+        f"A normal user logging in every 0.5 s (first answer, no retry): {honest['successes']} of "
+        f"{honest['attempts']} succeeded, in {_n(honest['success_latency']['p50_ms'])} ms (p50).",
+        "",
+        "| GET /healthz | at rest p50 / p99 ms | during the flood p50 / p99 / max ms | failed |",
+        "|---|---:|---:|---:|",
+    ]
+    for probe in ("ambassador", "webserver"):
+        a, b = rest[probe], flood[probe]
+        lines.append(
+            f"| {probe} | {_n(a['p50_ms'])} / {_n(a['p99_ms'])} | {_n(b['p50_ms'])} / {_n(b['p99_ms'])} / "
+            f"{_n(b['max_ms'])} | {b['failures']} |"
+        )
+    return lines
+
+
 def markdown(results: dict[str, Any], plot: Path | None, report: Path) -> str:
     machine, versions = results["machine"], results["versions"]
     packages = versions["packages"]
@@ -219,6 +245,10 @@ def markdown(results: dict[str, Any], plot: Path | None, report: Path) -> str:
         "## Footprint",
         "",
         *_footprint(results),
+        "",
+        "## Overload (issue 9)",
+        "",
+        *_overload(results),
         "",
         "## How it is measured",
         "",

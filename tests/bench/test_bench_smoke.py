@@ -57,6 +57,13 @@ FIGURES = [
         for key in ("events_per_s", "seconds", "peak_rss_mb")
     ],
     *[("footprint", "idle_rss_mb", service) for service in ("webserver", "ambassador", "login-sidecar", "adapter")],
+    *[("overload", key) for key in ("hashing_capacity_per_s", "flood_attempts_per_s", "flood_over_capacity")],
+    *[
+        ("overload", when, probe, "p99_ms")
+        for when in ("probes_at_rest", "probes_during_flood")
+        for probe in ("ambassador", "webserver")
+    ],
+    ("overload", "honest", "success_rate"),
 ]
 
 
