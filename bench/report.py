@@ -26,7 +26,9 @@ def _n(value: Any, digits: int = 1) -> str:
 
 
 def _error(section: Any) -> str | None:
-    return section.get("error") if isinstance(section, dict) else "not run"
+    if not isinstance(section, dict) or not section:  # `--only` left it out
+        return "not run"
+    return section.get("error")
 
 
 def targets_table(results: dict[str, Any]) -> list[str]:
@@ -265,6 +267,11 @@ def markdown(results: dict[str, Any], plot: Path | None, report: Path) -> str:
         "CLOCK_MONOTONIC.",
         "- Backfill runs `python -m login_sidecar` on the prepared file with a fresh SHARED_DIR, then "
         "`python -m adapter` on the events/ it wrote; peak RSS is the process's VmHWM from /proc.",
+        "- Overload (`bench/overload.py`) runs in a pod of its own with the defaults (argon2id included) and "
+        "TRUSTED_PROXIES=127.0.0.0/8: the flood's clients (podkit.testing.LoginFlood) connect from loopback "
+        "addresses and name themselves in X-Forwarded-For (198.18.0.0/15), as clients behind a front proxy. Each "
+        "sends its next attempt when the last is answered, so its rate is what the pod answers; the probes and "
+        "the normal user run beside it in the same process.",
         "- `tests/bench/` runs the whole harness in a smoke profile (tiny durations and sizes) and checks that the "
         "JSON holds every figure; no test asserts a timing.",
     ]

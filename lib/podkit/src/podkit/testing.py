@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -182,6 +183,7 @@ class LoginFlood:
     login_url: str
     clients: int
     timeout: float = 30.0
+    niceness: int = 0  # added to the flood thread's nice value: on one machine, the pod's CPU comes first
     statuses: dict[int, int] = field(default_factory=dict)  # answers by status; 0: a transport error
     retry_after_missing: int = 0  # 503 answers without Retry-After
     overload_ms: list[float] = field(default_factory=list)  # time to each 503
@@ -215,6 +217,9 @@ class LoginFlood:
             self._thread.join(timeout=self.timeout + 10)
 
     async def _run(self) -> None:
+        if self.niceness:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.niceness)
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         clients = [
             httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=self.address(i)), timeout=self.timeout)
