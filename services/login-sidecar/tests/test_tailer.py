@@ -195,13 +195,19 @@ def _rotate(path: Path, ledger: list[rotation.Generation], first_line: bytes) ->
     rotation.save(path, ledger)
 
 
-def test_generations_deleted_before_they_were_read_are_counted_in_bytes(tmp_path: Path) -> None:
+def _first_generation_read(tmp_path: Path) -> tuple[Path, list[rotation.Generation], Tailer]:
+    """A source with its ledger (one generation), read to its end by a new tailer."""
     path = tmp_path / "events.jsonl"
     append(path, b'{"a":1}\n')
     ledger = [rotation.Generation(1, path.stat().st_ino, None, False)]
     rotation.save(path, ledger)
     t = tailer(path)
     assert read_all(t) == [b'{"a":1}']
+    return path, ledger, t
+
+
+def test_generations_deleted_before_they_were_read_are_counted_in_bytes(tmp_path: Path) -> None:
+    path, ledger, t = _first_generation_read(tmp_path)
     _rotate(path, ledger, b'{"b":2}\n{"b":3}\n')  # a -> .1, b at path
     _rotate(path, ledger, b'{"c":4}\n')  # b -> .1 (a's name gone, still open here), c at path
     (tmp_path / "events.jsonl.1").unlink()  # b deleted unread: the writer's hard cap
@@ -216,12 +222,7 @@ def test_generations_deleted_before_they_were_read_are_counted_in_bytes(tmp_path
 
 
 def test_an_ordinary_rotation_loses_nothing_by_the_ledger(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    append(path, b'{"a":1}\n')
-    ledger = [rotation.Generation(1, path.stat().st_ino, None, False)]
-    rotation.save(path, ledger)
-    t = tailer(path)
-    assert read_all(t) == [b'{"a":1}']
+    path, ledger, t = _first_generation_read(tmp_path)
     _rotate(path, ledger, b'{"b":2}\n')
     read = t.read(1 << 20)
     assert read is not None
