@@ -186,8 +186,10 @@ def test_adapter_is_not_ready_while_its_writes_fail_with_enospc(tmp_path: Path) 
         wait_for(lambda: _readyz(port).status_code == 200, timeout=PIPELINE_TIMEOUT, what="adapter ready again")
         wait_for(lambda: xml_has(pod, second), timeout=PIPELINE_TIMEOUT, what="the second login's XML, late")
     finally:
-        code = pod.stop()
-        subprocess.run(["umount", str(xml_dir)], check=True)
+        try:
+            code = pod.stop()
+        finally:
+            subprocess.run(["umount", str(xml_dir)], check=True)
     assert code == 0, pod.logs()[-4000:]
 
 
