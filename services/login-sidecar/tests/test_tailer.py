@@ -230,3 +230,20 @@ def test_an_ordinary_rotation_loses_nothing_by_the_ledger(tmp_path: Path) -> Non
     assert read.lost_bytes == 0
     assert read_all(t) == [b'{"b":2}']
     t.close()
+
+
+def test_resuming_after_the_checkpointed_file_was_deleted_counts_its_unread_rest(tmp_path: Path) -> None:
+    path, ledger, t = _first_generation_read(tmp_path)
+    append(path, b'{"a":2}\n')  # written after the checkpoint
+    position = t.position()
+    t.close()  # the sidecar stops at {"a":1}
+    assert position is not None
+    _rotate(path, ledger, b'{"b":3}\n')
+    (tmp_path / "events.jsonl.1").unlink()  # a deleted unread past the writer's hard cap
+    restarted = tailer(path)
+    restarted.resume(position)
+    read = restarted.read(1 << 20)
+    assert read is not None
+    assert lines_of(read) == [b'{"b":3}']
+    assert read.lost_bytes == len(b'{"a":2}\n')
+    restarted.close()
