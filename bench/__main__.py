@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import backfill, footprint, logins, pipeline, proxy, report, targets
+from bench import backfill, footprint, logins, overload, pipeline, proxy, report, targets
 from bench.pod import BenchPod
 from bench.profile import PROFILES, Profile
 from bench.system import REPO_ROOT, machine, versions
@@ -30,7 +30,7 @@ from bench.users import BenchUsers, write_users_file
 # the pod as `make run` starts it (its defaults: the ambassador's access log on), with the login rate limit out
 # of the way: the load comes from one client
 POD_ENV = {"LOGIN_RATE_PER_MINUTE": "1000000", "LOGIN_BURST": "1000000"}
-SECTIONS = ("footprint", "proxy", "logins", "pipeline", "backfill")
+SECTIONS = ("footprint", "proxy", "logins", "pipeline", "backfill", "overload")
 
 
 def _say(message: str) -> None:
@@ -119,6 +119,8 @@ def run(profile: Profile, args: argparse.Namespace) -> dict[str, Any]:
                 "backfill",
                 lambda: backfill.measure(profile.backfill_events, work / "backfill", profile.backfill_timeout_seconds),
             )
+        if "overload" in wanted:  # a pod of its own: the flood must not disturb the other figures
+            _section(results, "overload", lambda: overload.measure(bench_users(work).path, work, profile, POD_ENV))
     if "footprint" in wanted and "error" not in results.get("footprint", {"error": ""}):
         results["footprint"]["images"] = footprint.images()
     results["targets"] = targets.evaluate(results)

@@ -36,6 +36,20 @@ TARGETS = (
     Target("backfill: adapter", ("backfill", "adapter", "events_per_s"), ">=", 10_000, 20_000, "events/s"),
     Target("backfill: sidecar peak RSS", ("backfill", "sidecar", "peak_rss_mb"), "<=", 200, None, "MB"),
     Target("backfill: adapter peak RSS", ("backfill", "adapter", "peak_rss_mb"), "<=", 200, None, "MB"),
+    # issue 9: a login flood of 20x the hashing capacity from many clients
+    Target("overload: flood / hashing capacity", ("overload", "flood_over_capacity"), ">=", 20, None, "x"),
+    *[
+        Target(
+            f"overload: {probe} /healthz p99 during the flood",
+            ("overload", "probes_during_flood", probe, "p99_ms"),
+            "<=",
+            100,
+            None,
+            "ms",
+        )
+        for probe in ("ambassador", "webserver")
+    ],
+    Target("overload: normal user's logins that succeed", ("overload", "honest", "success_rate"), ">=", 0.9),
 )
 
 

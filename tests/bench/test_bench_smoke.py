@@ -57,6 +57,13 @@ FIGURES = [
         for key in ("events_per_s", "seconds", "peak_rss_mb")
     ],
     *[("footprint", "idle_rss_mb", service) for service in ("webserver", "ambassador", "login-sidecar", "adapter")],
+    *[("overload", key) for key in ("hashing_capacity_per_s", "flood_attempts_per_s", "flood_over_capacity")],
+    *[
+        ("overload", when, probe, "p99_ms")
+        for when in ("probes_at_rest", "probes_during_flood")
+        for probe in ("ambassador", "webserver")
+    ],
+    ("overload", "honest", "success_rate"),
 ]
 
 
@@ -107,7 +114,7 @@ def test_smoke_run_writes_every_figure_report_and_plot(tmp_path: Path) -> None:
     assert results["pipeline_logins"]["xml"]["missing"] == 0
     assert results["backfill"]["sidecar"]["complete"]
     assert results["backfill"]["adapter"]["complete"]
-    assert len(results["targets"]) == 12
+    assert len(results["targets"]) == 16  # issue 5's 12 and issue 9's 4 (overload)
     assert {row["status"] for row in results["targets"]} <= {"pass", "miss"}
     text = report.read_text()
     assert "## Against the targets of issue 5" in text

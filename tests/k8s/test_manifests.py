@@ -179,6 +179,9 @@ def test_the_volumes_are_shared_as_the_design_says() -> None:
     assert mounts["login-sidecar"]["/var/log/loginpod"] == ("events", True)
     assert mounts["login-sidecar"]["/shared"] == ("shared", False)
     assert mounts["adapter"]["/shared"] == ("shared", False)
+    # the webserver only reads the sidecar's checkpoint there, to keep the events files it has not finished
+    assert mounts["webserver"]["/shared"] == ("shared", True)
+    assert env(by_name(POD["spec"])["webserver"])["SIDECAR_TAIL_CHECKPOINT"]["value"].startswith("/shared/state/")
     assert mounts["webserver"]["/etc/loginpod/secrets"] == ("secrets", True)
     assert "/etc/loginpod/secrets" not in mounts["ambassador"] | mounts["login-sidecar"] | mounts["adapter"]
     webserver = env(by_name(POD["spec"])["webserver"])

@@ -164,3 +164,20 @@ def test_redact_url_drops_credentials_and_query() -> None:
 
     assert redact_url("https://user:s3cret@logs.example:8443/in?token=abc") == "https://logs.example:8443/in"
     assert redact_url("http://sink/in") == "http://sink/in"
+
+
+async def test_gives_up_after_max_attempts_and_tells_whether_an_answer_was_lost(sink: SinkServer) -> None:
+    shipper = make_shipper(sink.url)
+    sink.fail_next(Fault(503), Fault(503))
+    undelivered = await shipper.deliver(BODY, max_attempts=2)
+    assert (undelivered.delivery, undelivered.attempts, undelivered.possibly_delivered) == (
+        Delivery.UNDELIVERED,
+        2,
+        False,
+    )
+    sink.fail_next(Fault(close=True), Fault(503))  # the first one read the batch: the sink may hold it
+    delivered = await shipper.deliver(BODY, max_attempts=5, extra_headers={"idempotency-key": "k1"})
+    await shipper.aclose()
+    assert (delivered.delivery, delivered.attempts, delivered.possibly_delivered) == (Delivery.DELIVERED, 3, True)
+    assert delivered.resent == 2  # both attempts after the lost answer re-sent the batch
+    assert [r.headers["idempotency-key"] for r in sink.requests[-3:]] == ["k1"] * 3

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from login_sidecar.tailer import Lines, Rejected, Tailer, TailRead
+from podkit import rotation
 
 
 def tailer(path: Path, max_line_bytes: int = 1024) -> Tailer:
@@ -182,3 +183,67 @@ def test_resume_in_a_reused_inode_does_not_skip_its_start(tmp_path: Path) -> Non
     again.resume(position)
     assert read_all(again) == [b'{"n":2}'] * 50
     again.close()
+
+
+def _rotate(path: Path, ledger: list[rotation.Generation], first_line: bytes) -> None:
+    """What the webserver does: path -> path.1, a new path, and the ledger linking the two."""
+    last = ledger[-1]
+    ledger[-1] = rotation.Generation(last.number, last.ino, path.stat().st_size, last.linked)
+    path.rename(path.with_name(path.name + ".1"))
+    append(path, first_line)
+    ledger.append(rotation.Generation(last.number + 1, path.stat().st_ino, None, True))
+    rotation.save(path, ledger)
+
+
+def _first_generation_read(tmp_path: Path) -> tuple[Path, list[rotation.Generation], Tailer]:
+    """A source with its ledger (one generation), read to its end by a new tailer."""
+    path = tmp_path / "events.jsonl"
+    append(path, b'{"a":1}\n')
+    ledger = [rotation.Generation(1, path.stat().st_ino, None, False)]
+    rotation.save(path, ledger)
+    t = tailer(path)
+    assert read_all(t) == [b'{"a":1}']
+    return path, ledger, t
+
+
+def test_generations_deleted_before_they_were_read_are_counted_in_bytes(tmp_path: Path) -> None:
+    path, ledger, t = _first_generation_read(tmp_path)
+    _rotate(path, ledger, b'{"b":2}\n{"b":3}\n')  # a -> .1, b at path
+    _rotate(path, ledger, b'{"c":4}\n')  # b -> .1 (a's name gone, still open here), c at path
+    (tmp_path / "events.jsonl.1").unlink()  # b deleted unread: the writer's hard cap
+    reads = []
+    while (read := t.read(1 << 20)) is not None:
+        reads.append(read)
+        if not read.more:
+            break
+    assert [line for read in reads for line in lines_of(read)] == [b'{"c":4}']
+    assert sum(read.lost_bytes for read in reads) == len(b'{"b":2}\n{"b":3}\n')
+    t.close()
+
+
+def test_an_ordinary_rotation_loses_nothing_by_the_ledger(tmp_path: Path) -> None:
+    path, ledger, t = _first_generation_read(tmp_path)
+    _rotate(path, ledger, b'{"b":2}\n')
+    read = t.read(1 << 20)
+    assert read is not None
+    assert read.rotated
+    assert read.lost_bytes == 0
+    assert read_all(t) == [b'{"b":2}']
+    t.close()
+
+
+def test_resuming_after_the_checkpointed_file_was_deleted_counts_its_unread_rest(tmp_path: Path) -> None:
+    path, ledger, t = _first_generation_read(tmp_path)
+    append(path, b'{"a":2}\n')  # written after the checkpoint
+    position = t.position()
+    t.close()  # the sidecar stops at {"a":1}
+    assert position is not None
+    _rotate(path, ledger, b'{"b":3}\n')
+    (tmp_path / "events.jsonl.1").unlink()  # a deleted unread past the writer's hard cap
+    restarted = tailer(path)
+    restarted.resume(position)
+    read = restarted.read(1 << 20)
+    assert read is not None
+    assert lines_of(read) == [b'{"b":3}']
+    assert read.lost_bytes == len(b'{"a":2}\n')
+    restarted.close()

@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 import os
+import typing
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from webserver.events import EventWriteError, EventWriter, build_event, encode_event
+from podkit import rotation
+from webserver.events import EventWriteError, EventWriter, Reason, build_event, encode_event
 
 
 def event_line(username: str | None = "alice") -> bytes:
@@ -25,6 +27,26 @@ def event_line(username: str | None = "alice") -> bytes:
         pod="p",
     )
     return encode_event(event)
+
+
+def test_every_reason_the_webserver_can_write_is_one_the_contract_allows(helpers: Any) -> None:
+    """The producer's side of the contract: a reason added in code but not in the schema would make the
+    consumers dead-letter or reject those events."""
+    allowed = set(helpers.schema["properties"]["reason"]["enum"]) - {None}
+    assert set(typing.get_args(Reason)) == allowed
+    validator = jsonschema.Draft202012Validator(helpers.schema)
+    for reason in typing.get_args(Reason):
+        validator.validate(
+            build_event(
+                event_type="login.failure",
+                reason=reason,
+                username="u",
+                client_ip="192.0.2.1",
+                user_agent=None,
+                request_id=None,
+                pod="p",
+            )
+        )
 
 
 def test_built_events_match_the_schema_whatever_the_input(helpers: Any) -> None:
@@ -79,9 +101,73 @@ async def test_rotation_by_size_keeps_the_configured_number_of_files(tmp_path: P
         await writer.write(line)
     await writer.close()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
-    sizes = [(tmp_path / name).stat().st_size for name in names]
+    assert names == ["events.jsonl", "events.jsonl.1", "events.jsonl.2", "events.jsonl.generations.json"]
+    sizes = [(tmp_path / name).stat().st_size for name in names[:3]]
     assert sizes == [len(line), len(line) * 3, len(line) * 3]  # 10 = 3 + 3 + 3 (dropped) + 1
+    ledger = rotation.load(path)
+    assert [g.size for g in ledger] == [len(line) * 3] * 3 + [None]
+    assert [g.linked for g in ledger] == [False, True, True, True]
+    assert ledger[-1].ino == path.stat().st_ino
+
+
+def _checkpoint(path: Path, source: Path | None, offset: int = 0) -> None:
+    """A sidecar tail.json reading `source` at `offset` (None: not started on a source yet)."""
+    value = None if source is None else {"path": str(source), "ino": source.stat().st_ino, "offset": offset}
+    path.write_text(json.dumps({"source": value, "segment": "events-00000001.jsonl", "segment_size": 0}))
+
+
+async def test_rotation_keeps_the_files_the_reader_has_not_finished_up_to_keep_max(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    checkpoint = tmp_path / "tail.json"
+    line = event_line()
+    writer = EventWriter(path, max_bytes=len(line) * 2, keep=1, keep_max=3, reader_checkpoint=checkpoint)
+    await writer.open()
+    await writer.write(line)
+    _checkpoint(checkpoint, path, len(line))  # the reader is in the first file
+    first = path.stat().st_ino
+    for _ in range(6):  # three rotations: the first file is held as .3
+        await writer.write(line)
+    assert (tmp_path / "events.jsonl.3").stat().st_ino == first
+    for _ in range(2):  # one more: past the hard cap, the unread first file goes
+        await writer.write(line)
+    assert first not in {p.stat().st_ino for p in tmp_path.glob("events.jsonl.*") if p.suffix != ".json"}
+    assert sorted(p.name for p in tmp_path.glob("events.jsonl.?")) == [
+        "events.jsonl.1",
+        "events.jsonl.2",
+        "events.jsonl.3",
+    ]
+    # the reader moves on to the newest rotated file: every older one may go, down to EVENTS_FILE_KEEP
+    _checkpoint(checkpoint, tmp_path / "events.jsonl.1")
+    for _ in range(2):
+        await writer.write(line)
+    assert sorted(p.name for p in tmp_path.glob("events.jsonl.?")) == ["events.jsonl.1", "events.jsonl.2"]
+    await writer.close()
+
+
+async def test_without_a_reader_checkpoint_yet_rotated_files_are_held_to_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    line = event_line()
+    writer = EventWriter(path, max_bytes=len(line), keep=1, keep_max=4, reader_checkpoint=tmp_path / "none.json")
+    await writer.open()
+    for _ in range(8):
+        await writer.write(line)
+    await writer.close()
+    assert sorted(p.name for p in tmp_path.glob("events.jsonl.?")) == [f"events.jsonl.{i}" for i in range(1, 5)]
+
+
+async def test_a_fragment_from_another_writer_is_ended_before_our_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path, max_bytes=1 << 20, keep=2)
+    await writer.open()
+    await writer.write(event_line("one"))
+    with path.open("ab") as other:
+        other.write(b'{"someone":"else, no newline')
+    await writer.write(event_line("two"))
+    await writer.write(event_line("three"))
+    await writer.close()
+    lines = path.read_bytes().split(b"\n")
+    assert lines[1] == b'{"someone":"else, no newline'
+    assert [json.loads(lines[i])["username"] for i in (0, 2, 3)] == ["one", "two", "three"]
 
 
 async def test_the_file_is_reopened_when_replaced_or_removed(tmp_path: Path) -> None:

@@ -81,3 +81,44 @@ def test_serves_logs_json_and_stops_cleanly(env: dict[str, str], helpers: Any, e
     for secret in (helpers.password, "wrong-pw", token):
         assert secret not in output
     assert [e["reason"] for e in helpers.events()] == [None, "bad_password"]
+
+
+def _start_and_fail(env: dict[str, str], *prefix: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "webserver"],
+        env={**os.environ, **env, "WEB_PORT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_a_users_file_that_is_a_directory_stops_start_up_with_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    directory = tmp_path / "users.d"
+    directory.mkdir()
+    result = _start_and_fail({**env, "USERS_FILE": str(directory)})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"config error: USERS_FILE: {directory} is a directory, not a users file"]
+
+
+def test_an_unreadable_users_file_stops_start_up_with_exit_2(env: dict[str, str], users_file: Path) -> None:
+    users_file.chmod(0)
+    # root reads anything: take away the capabilities that let it (setpriv, util-linux), as for a real non-root user
+    prefix = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
+    result = _start_and_fail(env, *prefix)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"config error: USERS_FILE: cannot read {users_file}: Permission denied"]
+
+
+def test_a_missing_users_file_is_a_readiness_failure_not_an_exit(env: dict[str, str], tmp_path: Path) -> None:
+    process, lines = _start({**env, "USERS_FILE": str(tmp_path / "not-yet.txt")})
+    seen: list[str] = []
+    try:
+        port = _wait_for_port(process, lines, seen)
+        readyz = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert readyz.status_code == 503
+        assert "users not loaded" in readyz.json()["detail"]
+    finally:
+        process.kill()
+        process.wait()

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from podkit.config import ConfigError
 from webserver.config import Settings
 from webserver.passwords import usable_cpus
 
@@ -21,3 +23,19 @@ def test_argon2_concurrency_is_configurable() -> None:
     env = {"SESSION_KEY": "k" * 32}
     assert Settings.from_env(env).argon2.concurrency == 0
     assert Settings.from_env({**env, "ARGON2_CONCURRENCY": "3"}).argon2.concurrency == 3
+
+
+def test_argon2_max_waiting_is_validated() -> None:
+    env = {"SESSION_KEY": "k" * 32}
+    assert Settings.from_env(env).argon2.max_waiting == 16
+    assert Settings.from_env({**env, "ARGON2_MAX_WAITING": "0"}).argon2.max_waiting == 0
+    with pytest.raises(ConfigError, match="ARGON2_MAX_WAITING"):
+        Settings.from_env({**env, "ARGON2_MAX_WAITING": "-1"})
+
+
+def test_events_file_keep_max_is_at_least_keep() -> None:
+    env = {"SESSION_KEY": "k" * 32, "EVENTS_FILE_KEEP": "3"}
+    assert Settings.from_env(env).events_file_keep_max == 8
+    assert Settings.from_env({**env, "EVENTS_FILE_KEEP_MAX": "3"}).events_file_keep_max == 3
+    with pytest.raises(ConfigError, match="EVENTS_FILE_KEEP_MAX"):
+        Settings.from_env({**env, "EVENTS_FILE_KEEP_MAX": "2"})

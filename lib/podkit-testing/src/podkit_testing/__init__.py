@@ -5,20 +5,25 @@ an image: the runtime wheel of podkit holds only what the services run.
 
 `SinkServer` stands in for an external log sink: a tiny HTTP/1.1 server on a free port that records every
 request and answers 200, or, as a test tells it (fault injection), 503, 429 with Retry-After, 400, a slow
-answer, or a connection closed without an answer.
+answer, or a connection closed without an answer. `LoginFlood` floods a login endpoint from many loopback
+addresses (the overload test and benchmark).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TypeVar
+
+import httpx
 
 T = TypeVar("T")
 
@@ -165,3 +170,89 @@ class SinkServer:
         writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n{extra}\r\n".encode())
         await writer.drain()
         return True
+
+
+@dataclass
+class LoginFlood:
+    """Failed logins as fast as they are answered, from `clients` clients at once (one request in flight each),
+    in a thread of its own: the flood of the overload test and benchmark. Each client connects from a loopback
+    address of its own (127.77.x.y) and names itself in X-Forwarded-For with an address of the benchmarking
+    range 198.18.0.0/15 (a header value: no traffic goes there), as many clients behind a front proxy the pod
+    trusts (the ambassador's TRUSTED_PROXIES=127.0.0.0/8): per-client limits do not stop it.
+    `with LoginFlood(url, 64) as flood:` floods until the block ends; each client finishes the request it has
+    in flight, so every answer is counted.
+    """
+
+    login_url: str
+    clients: int
+    timeout: float = 30.0
+    niceness: int = 0  # added to the flood thread's nice value: on one machine, the pod's CPU comes first
+    statuses: dict[int, int] = field(default_factory=dict)  # answers by status; 0: a transport error
+    retry_after_missing: int = 0  # 503 answers without Retry-After
+    overload_ms: list[float] = field(default_factory=list)  # time to each 503
+    _stop: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _started: threading.Event = field(default_factory=threading.Event)
+
+    @staticmethod
+    def address(index: int) -> str:
+        return f"127.77.{index // 250}.{index % 250 + 1}"
+
+    @staticmethod
+    def client_address(index: int) -> str:
+        return f"198.18.{index // 250}.{index % 250 + 1}"
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
+
+    def __enter__(self) -> LoginFlood:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="login-flood", daemon=True)
+        self._thread.start()
+        self._started.wait(timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 10)
+
+    async def _run(self) -> None:
+        if self.niceness:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.niceness)
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        clients = [
+            httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=self.address(i)), timeout=self.timeout)
+            for i in range(self.clients)
+        ]
+        self._started.set()
+        try:
+            await asyncio.gather(*(self._client(i, client) for i, client in enumerate(clients)))
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    async def _client(self, index: int, client: httpx.AsyncClient) -> None:
+        assert self._stop is not None
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            body = {"username": f"flood-{index}-{attempt}", "password": "flood-password"}
+            started = time.monotonic()
+            try:
+                response = await client.post(
+                    self.login_url, json=body, headers={"x-forwarded-for": self.client_address(index)}
+                )
+                status = response.status_code
+            except httpx.HTTPError:
+                status = 0
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 503:
+                self.overload_ms.append((time.monotonic() - started) * 1000)
+                if "retry-after" not in response.headers:
+                    self.retry_after_missing += 1
+            elif status == 0:
+                await asyncio.sleep(0.05)  # the pod is not answering: do not spin

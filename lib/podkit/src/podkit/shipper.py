@@ -26,6 +26,7 @@ log = logging.getLogger("podkit.shipper")
 class Delivery(enum.Enum):
     DELIVERED = "delivered"
     REJECTED = "rejected"  # a 4xx other than 408/429: final, dead-letter it
+    UNDELIVERED = "undelivered"  # `max_attempts` failed: the caller retries (a smaller batch, say)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class Outcome:
     delivery: Delivery
     status: int | None
     attempts: int
+    possibly_delivered: bool = False  # a failed attempt lost its answer after the request went out
+    resent: int = 0  # attempts made after such an attempt: each may be a duplicate at the sink
+
+
+# The request went out and the answer was lost: the sink may have taken the batch.
+_ANSWER_LOST = (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -99,30 +106,44 @@ class HttpShipper:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def deliver(self, body: bytes, *, extra_headers: dict[str, str] | None = None) -> Outcome:
+    async def deliver(
+        self,
+        body: bytes,
+        *,
+        extra_headers: dict[str, str] | None = None,
+        max_attempts: int | None = None,
+        prior_failures: int = 0,
+    ) -> Outcome:
+        """Send until the sink takes or refuses the batch, or, with `max_attempts`, until that many attempts
+        failed (UNDELIVERED, after the backoff). `prior_failures` continues the backoff of an earlier call."""
         headers = {**self._headers, **(extra_headers or {})}
         attempt = 0
+        lost_answer = False
+        resent = 0
         while True:
             attempt += 1
+            resent += lost_answer
             status: int | None = None
             wait: float | None = None
             try:
                 response = await self._client.post(self.url, content=body, headers=headers)
                 status = response.status_code
                 if 200 <= status < 300:
-                    return Outcome(Delivery.DELIVERED, status, attempt)
+                    return Outcome(Delivery.DELIVERED, status, attempt, lost_answer, resent)
                 if not is_retryable(status):
                     log.warning("sink refused a batch", extra={"sink": self.display_url, "status": status})
-                    return Outcome(Delivery.REJECTED, status, attempt)
+                    return Outcome(Delivery.REJECTED, status, attempt, lost_answer, resent)
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                backoff = self.policy.backoff(prior_failures + attempt - 1)
                 if retry_after is not None:
                     # Never sooner than the sink asked, and still backing off when it asks for 0 every time.
-                    wait = min(max(retry_after, self.policy.backoff(attempt - 1)), self.policy.max_retry_after)
+                    wait = min(max(retry_after, backoff), self.policy.max_retry_after)
                 reason = f"status {status}"
             except httpx.HTTPError as exc:
                 reason = type(exc).__name__
+                lost_answer = lost_answer or isinstance(exc, _ANSWER_LOST)
             if wait is None:
-                wait = self.policy.backoff(attempt - 1)
+                wait = self.policy.backoff(prior_failures + attempt - 1)
             log.warning(
                 "sink delivery failed, will retry",
                 extra={"sink": self.display_url, "reason": reason, "attempt": attempt, "retry_in_s": round(wait, 3)},
@@ -130,3 +151,5 @@ class HttpShipper:
             if self._on_retry is not None:
                 self._on_retry(reason)
             await asyncio.sleep(wait)
+            if max_attempts is not None and attempt >= max_attempts:
+                return Outcome(Delivery.UNDELIVERED, status, attempt, lost_answer, resent)

@@ -76,6 +76,12 @@ class Volume:
         """The adapter's xml.json: how far events/ is converted (the sidecar keeps segments until it is past)."""
         return self.checkpoint(ADAPTER, "xml")
 
+    @property
+    def tail_checkpoint(self) -> Path:
+        """The sidecar's tail.json: how far it has read the webserver's events file (the webserver reads it
+        before deleting a rotated file: podkit.rotation.reader_position)."""
+        return self.checkpoint(SIDECAR, "tail")
+
 
 # Segments ------------------------------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ class AdapterService:
         self.probe = ProbeServer(settings.metrics_host, settings.metrics_port, self.ready, self.metrics.registry)
         self._wakeup = Wakeup()
         self._stop = asyncio.Event()
+        self._step_error: str | None = None  # the last conversion step failed (a full or read-only volume)
 
     def _wake_up(self) -> None:
         self._wakeup.set()
@@ -75,6 +76,10 @@ class AdapterService:
         self._wakeup.set()
 
     def ready(self) -> tuple[bool, str]:
+        """Not ready while conversion steps fail (ENOSPC, EROFS, EIO...), as the sidecar's: the XML falls
+        behind and the pod should say so; ready again after the next step that succeeds (retried each second)."""
+        if self._step_error is not None:
+            return False, f"cannot write the shared volume: {self._step_error}"
         if not self.watcher.running:
             return False, "file watcher not running"
         for directory in (self.volume.xml_dir, self.volume.state_dir(ADAPTER), self.volume.deadletter_dir):
@@ -153,6 +158,7 @@ class AdapterService:
             try:
                 step = await asyncio.to_thread(self._step)
             except OSError as exc:
+                self._step_error = f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")
                 log.error(
                     "conversion step failed, will retry",
                     extra={"error": type(exc).__name__, "errno": exc.errno, "retry_in_s": ERROR_RETRY_S},
@@ -160,6 +166,9 @@ class AdapterService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), ERROR_RETRY_S)
                 continue
+            if self._step_error is not None:
+                log.info("conversion recovered")
+                self._step_error = None
             if step.document is not None and self.shipper is not None:
                 self.shipper.notify(step.document)
             if not step.progressed:

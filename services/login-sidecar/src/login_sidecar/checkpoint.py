@@ -4,6 +4,9 @@ contract's: podkit.volume.SegmentOffset, load_offset and save_offset.
 
 tail.json  {"source": {"path", "dev", "ino", "offset", "head_len", "head_sha256"} | null,
             "segment": "events-NNNNNNNN.jsonl", "segment_size": N}
+
+The webserver reads `source.ino` and `source.offset` (podkit.rotation.reader_position) before it deletes a
+rotated events file: those two keys are a contract with it.
 """
 
 from __future__ import annotations

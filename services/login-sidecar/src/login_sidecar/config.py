@@ -78,7 +78,7 @@ class Settings:
 
     @property
     def tail_checkpoint(self) -> Path:
-        return self.volume.checkpoint(SERVICE, "tail")
+        return self.volume.tail_checkpoint
 
     @property
     def ship_checkpoint(self) -> Path:

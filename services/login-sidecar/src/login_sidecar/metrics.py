@@ -41,6 +41,12 @@ class Metrics:
         self.rotations = Counter(
             f"{PREFIX}_rotations", "Times a finished source file was left for the next one.", registry=registry
         )
+        self.events_lost_bytes = Counter(
+            f"{PREFIX}_events_lost_bytes",
+            "Bytes of source files the webserver deleted before they were read (the rotation ledger's gaps); "
+            "each is logged as an ERROR.",
+            registry=registry,
+        )
         self.write_errors = Counter(
             f"{PREFIX}_write_errors",
             "Failed attempts to write events/, the dead letters or the checkpoint (retried).",
@@ -65,6 +71,12 @@ class Metrics:
             f"{PREFIX}_ship_retries",
             "Failed delivery attempts that will be retried, by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.ship_duplicates_sent = Counter(
+            f"{PREFIX}_ship_duplicates_sent",
+            "Events sent again after an attempt whose answer was lost (the sink may have taken them): at most "
+            "this many duplicates at a receiver that does not drop repeats by Idempotency-Key or event_id.",
             registry=registry,
         )
         self.ship_lag_events = Gauge(

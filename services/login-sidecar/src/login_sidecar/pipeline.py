@@ -126,7 +126,13 @@ class Pipeline:
             self.metrics.source_lag_bytes.set(self.tailer.lag_bytes)
             if read is None:
                 return StepResult(committed=False, more=False)  # no source file yet
-            if not (read.parts or read.truncated or read.rotated or read.position != self._checkpointed_source):
+            if not (
+                read.parts
+                or read.truncated
+                or read.rotated
+                or read.lost_bytes
+                or read.position != self._checkpointed_source
+            ):
                 return StepResult(committed=False, more=read.more)
             self._pending = self._prepare(read)
         batch = self._pending
@@ -231,6 +237,8 @@ class Pipeline:
             metrics.truncations.inc()
         if batch.read.rotated:
             metrics.rotations.inc()
+        if batch.read.lost_bytes:
+            metrics.events_lost_bytes.inc(batch.read.lost_bytes)
         metrics.last_write.set(time.time())
         if batch.reasons:
             log.warning("source lines dead-lettered", extra={"reasons": dict(batch.reasons)})

@@ -4,17 +4,25 @@ A batch holds whole lines of one segment, byte for byte (each event keeps its ev
 deduplicate on it), and only lines already covered by tail.json. podkit.shipper.HttpShipper retries it
 until the sink answers 2xx (ship.json moves past it) or refuses it for good with another 4xx (its events
 go to the dead-letter file, then ship.json moves past it). A restart re-sends at most the batch in flight.
+
+Duplicates: every batch carries an `Idempotency-Key` made from its segment, byte range and bytes, the same on
+every retry (and after a restart that forms the same batch), so a receiver can drop a repeat whole. After
+SHRINK_AFTER failed attempts in a row the batch is halved (down to one event; it grows back by doubling after
+each delivery): a sink that fails under big batches gets smaller ones, and a sink that takes a batch and loses
+the answer gets fewer events again on each retry. Events sent again after an attempt whose answer was lost
+(the sink may have them) are counted: loginpod_sidecar_ship_duplicates_sent_total.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from podkit.shipper import Delivery, HttpShipper, Outcome, RetryPolicy
 from podkit.volume import (
@@ -30,13 +38,56 @@ from podkit.volume import (
 from login_sidecar.config import Settings
 from login_sidecar.deadletter import rejected_record
 from login_sidecar.metrics import Metrics
-from login_sidecar.sinks import SyslogShipper, syslog_shipper
+from login_sidecar.sinks import syslog_sink
 
 log = logging.getLogger("login_sidecar.shipping")
 
 CONTENT_TYPE: Final = "application/x-ndjson"
 _MIN_READ: Final = 64 << 10
 _LOCAL_RETRY_MAX: Final = 5.0
+SHRINK_AFTER: Final = 3  # failed attempts in a row before the batch is halved
+IDEMPOTENCY_HEADER: Final = "idempotency-key"
+
+
+class BatchSink(Protocol):
+    """Where batches go. `key` names the batch's bytes (the same on every retry); give up after `max_attempts`
+    failed attempts (Delivery.UNDELIVERED), backing off as if `prior_failures` had failed before."""
+
+    async def deliver(self, body: bytes, *, key: str, max_attempts: int, prior_failures: int) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpSink:
+    """A BatchSink over podkit.shipper.HttpShipper: NDJSON POSTs with an Idempotency-Key header."""
+
+    def __init__(self, shipper: HttpShipper) -> None:
+        self.shipper = shipper
+
+    async def deliver(self, body: bytes, *, key: str, max_attempts: int, prior_failures: int) -> Outcome:
+        return await self.shipper.deliver(
+            body, extra_headers={IDEMPOTENCY_HEADER: key}, max_attempts=max_attempts, prior_failures=prior_failures
+        )
+
+    async def aclose(self) -> None:
+        await self.shipper.aclose()
+
+
+def http_shipper(settings: Settings, metrics: Metrics) -> HttpShipper:
+    assert settings.sink_url is not None
+    return HttpShipper(
+        settings.sink_url,
+        content_type=CONTENT_TYPE,
+        timeout=settings.sink_timeout,
+        policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
+        on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
+    )
+
+
+def batch_key(segment: str, start: int, end: int, body: bytes) -> str:
+    """The batch's id: where its bytes are in events/ and a digest of them (segment numbers restart with a new
+    pod's volume; the digest keeps two pods' batches apart at a shared receiver)."""
+    return f"{segment}:{start}-{end}:{hashlib.sha256(body).hexdigest()[:32]}"
 
 
 class Shipping:
@@ -48,21 +99,18 @@ class Shipping:
         metrics: Metrics,
         deadletter: DeadLetter,
         committed: Callable[[], SegmentOffset | None],
-        shipper: HttpShipper | SyslogShipper | None = None,
+        sink: BatchSink | None = None,
     ) -> None:
         assert settings.sink_url is not None
         self.settings = settings
         self.metrics = metrics
         self.deadletter = deadletter
         self._committed = committed
-        shipper = shipper or syslog_shipper(settings, metrics)  # SINK_URL relp:// or syslog+...:// (sinks.py)
-        self._shipper = shipper or HttpShipper(
-            settings.sink_url,
-            content_type=CONTENT_TYPE,
-            timeout=settings.sink_timeout,
-            policy=RetryPolicy(max_backoff=settings.sink_max_backoff),
-            on_retry=lambda reason: metrics.ship_retries.labels(reason).inc(),
-        )
+        # SINK_URL relp:// or syslog+...:// (login_sidecar.sinks), else HTTP.
+        self._sink = sink or syslog_sink(settings, metrics) or HttpSink(http_shipper(settings, metrics))
+        self._max_events = settings.sink_batch_max_events  # halved on repeated failure, doubled back on success
+        self._failures = 0  # failed attempts in a row
+        self._maybe_taken_until: SegmentOffset | None = None  # the sink may hold the events before this
         self.acked: SegmentOffset | None = None  # what ship.json says
         self.error: str | None = None  # a local failure (ship.json or dead letters not writable)
         self.lag_events = 0
@@ -107,7 +155,7 @@ class Shipping:
                 delay = 0.1
         finally:
             self._close_segment()
-            await self._shipper.aclose()
+            await self._sink.aclose()
 
     async def _step(self, limit: SegmentOffset) -> bool:
         """Fill the batch, ship it if it is due, or wait for more; True once drained."""
@@ -165,7 +213,7 @@ class Shipping:
         """Add lines to the batch: returns "full", "segment_end" (flush before the next one) or "caught_up"."""
         settings = self.settings
         while True:
-            if len(self._batch) >= settings.sink_batch_max_events or self._batch_bytes >= settings.sink_batch_max_bytes:
+            if len(self._batch) >= self._max_events or self._batch_bytes >= settings.sink_batch_max_bytes:
                 return "full"
             segment, offset = self._next.segment, self._next.offset
             if segment > limit.segment:
@@ -202,8 +250,7 @@ class Shipping:
         for line in data[:cut].split(b"\n")[:-1]:
             size = len(line) + 1
             if self._batch and (
-                len(self._batch) >= settings.sink_batch_max_events
-                or self._batch_bytes + size > settings.sink_batch_max_bytes
+                len(self._batch) >= self._max_events or self._batch_bytes + size > settings.sink_batch_max_bytes
             ):
                 self._next = SegmentOffset(self._next.segment, offset + position)
                 return False
@@ -218,7 +265,27 @@ class Shipping:
     async def _flush(self) -> None:
         """Deliver the batch, then record the outcome durably (retrying local failures: nothing is skipped)."""
         body = b"".join(self._batch)
-        outcome = await self._shipper.deliver(body)
+        start = self._next.offset - self._batch_bytes
+        maybe_taken = self._maybe_taken(start)
+        outcome = await self._sink.deliver(
+            body,
+            key=batch_key(self._next.name, start, self._next.offset, body),
+            max_attempts=SHRINK_AFTER,
+            prior_failures=self._failures,
+        )
+        # Each attempt re-sends what an earlier call's lost answer left in doubt; after a lost answer in this
+        # call, each further attempt re-sends the rest as well.
+        duplicates = maybe_taken * outcome.attempts + (len(self._batch) - maybe_taken) * outcome.resent
+        if duplicates:
+            self.metrics.ship_duplicates_sent.inc(duplicates)
+        if outcome.possibly_delivered:
+            self._maybe_taken_until = max(self._maybe_taken_until or self._next, self._next)
+        if outcome.delivery is Delivery.UNDELIVERED:
+            self._failures += outcome.attempts
+            self._shrink(start)
+            return
+        self._failures = 0
+        self._max_events = min(self.settings.sink_batch_max_events, self._max_events * 2)
         delay = 0.1
         while True:
             try:
@@ -235,6 +302,38 @@ class Shipping:
         self.lag_events = max(0, self.lag_events - count)
         self.metrics.ship_lag_events.set(self.lag_events)
         self._batch, self._batch_bytes = [], 0
+
+    def _maybe_taken(self, start: int) -> int:
+        """How many of the batch's first events an earlier attempt (of a bigger batch) may have delivered."""
+        until = self._maybe_taken_until
+        if until is None:
+            return 0
+        if until <= SegmentOffset(self._next.segment, start):
+            self._maybe_taken_until = None  # the batch starts past it: shipping has moved on
+            return 0
+        if until.segment != self._next.segment:
+            return len(self._batch)
+        count, offset = 0, start
+        for line in self._batch:
+            offset += len(line)
+            if offset > until.offset:
+                break
+            count += 1
+        return count
+
+    def _shrink(self, start: int) -> None:
+        """Halve the batch: its first half is retried now, the rest goes back to be read again."""
+        keep = max(1, len(self._batch) // 2)
+        self._max_events = keep
+        if keep == len(self._batch):
+            return
+        self._batch = self._batch[:keep]
+        self._batch_bytes = sum(len(line) for line in self._batch)
+        self._next = SegmentOffset(self._next.segment, start + self._batch_bytes)
+        log.warning(
+            "sink keeps failing; sending smaller batches",
+            extra={"events": keep, "failed_attempts": self._failures, "segment": self._next.name},
+        )
 
     async def _settle(self, outcome: Outcome) -> None:
         assert self.acked is not None

@@ -1,11 +1,12 @@
-"""The syslog outputs of the sidecar (SINK_URL relp://, syslog+tls://, syslog+tcp://), as a shipper.
+"""The syslog outputs of the sidecar (SINK_URL relp://, syslog+tls://, syslog+tcp://), as a BatchSink.
 
-`SyslogShipper.deliver(batch)` has the contract of podkit.shipper.HttpShipper.deliver, so the shipping loop
-(login_sidecar.shipping) and its checkpoint rules are the same for every output: it returns DELIVERED only
-once the batch is delivered, retrying with the same backoff in the meantime, and the loop moves ship.json
-only after that. "Delivered" means acknowledged by the receiver for RELP (`200` for every message), and
-only "written to the socket" for plain syslog over TCP or TLS, which has no acknowledgement (see
-login_sidecar.syslog). A syslog receiver never refuses a batch for good, so there is no REJECTED here.
+`SyslogSink.deliver` has the contract of login_sidecar.shipping.BatchSink, like the HTTP sink, so the
+shipping loop and its checkpoint, batch-shrinking and duplicate-counting rules are the same for every output:
+it returns DELIVERED only once the batch is delivered, UNDELIVERED after `max_attempts` failed attempts (the
+loop then sends a smaller batch), and the loop moves ship.json only after DELIVERED. "Delivered" means
+acknowledged by the receiver for RELP (`200` for every message), and only "written to the socket" for plain
+syslog over TCP or TLS, which has no acknowledgement (see login_sidecar.syslog). A syslog receiver never
+refuses a batch for good, so there is no REJECTED here.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-class SyslogShipper:
-    """Delivers NDJSON batches as RFC 5424 messages over RELP, or octet-counted over TCP or TLS."""
+class SyslogSink:
+    """A BatchSink (login_sidecar.shipping) over syslog: NDJSON batches as RFC 5424 messages over RELP, or
+    octet-counted over TCP or TLS. Syslog has no place for the batch's key: receivers deduplicate on event_id."""
 
     def __init__(
         self,
@@ -59,18 +61,28 @@ class SyslogShipper:
         self._reader: asyncio.StreamReader | None = None  # plain syslog's connection (read only to see EOF)
         self._writer: asyncio.StreamWriter | None = None
 
-    async def deliver(self, body: bytes, *, extra_headers: dict[str, str] | None = None) -> Outcome:
-        """Like HttpShipper.deliver (headers have no meaning here): returns once the batch is delivered."""
+    async def deliver(self, body: bytes, *, key: str, max_attempts: int, prior_failures: int) -> Outcome:
+        """Send until delivered, or until `max_attempts` attempts failed (UNDELIVERED). An attempt that failed
+        after its messages went out (no ack, or a plain connection that broke) may have delivered them."""
         messages = [self._formatter.format(line) for line in body.splitlines() if line]
         attempt = 0
+        possibly_delivered = False
+        resent = 0
         while True:
             attempt += 1
+            resent += possibly_delivered
+            connected = False
             try:
+                await self._connect()
+                connected = True
                 await self._send(messages)
-                return Outcome(Delivery.DELIVERED, 200 if self._relp is not None else None, attempt)
+                return Outcome(
+                    Delivery.DELIVERED, 200 if self._relp is not None else None, attempt, possibly_delivered, resent
+                )
             except (RelpError, OSError, TimeoutError) as exc:
+                possibly_delivered = possibly_delivered or connected
                 reason = type(exc).__name__
-                wait = self.policy.backoff(attempt - 1)
+                wait = self.policy.backoff(prior_failures + attempt - 1)
                 log.warning(
                     "sink delivery failed, will retry",
                     extra={
@@ -83,20 +95,33 @@ class SyslogShipper:
                 if self._on_retry is not None:
                     self._on_retry(reason)
                 await asyncio.sleep(wait)
+                if attempt >= max_attempts:
+                    return Outcome(Delivery.UNDELIVERED, None, attempt, possibly_delivered, resent)
+
+    async def _connect(self) -> None:
+        """Opens the session or connection if it is not open: nothing of the batch has left when this fails."""
+        if self._relp is not None:
+            if not self._relp.is_open:
+                await self._relp.open()
+            return
+        if self._reader is not None and self._reader.at_eof():  # the receiver closed it (a restart): reconnect
+            self._close_plain()
+        if self._writer is None:
+            try:
+                self._reader, self._writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.address.host, self.address.port, ssl=self._tls), self._timeout
+                )
+            except BaseException:
+                self._close_plain()
+                raise
 
     async def _send(self, messages: list[bytes]) -> None:
         if self._relp is not None:
             await self._relp.send(messages)
             return
+        writer = self._writer
+        assert writer is not None
         try:
-            if self._reader is not None and self._reader.at_eof():  # the receiver closed it (a restart): reconnect
-                self._close_plain()
-            if self._writer is None:
-                self._reader, self._writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.address.host, self.address.port, ssl=self._tls), self._timeout
-                )
-            writer = self._writer
-            assert writer is not None
             writer.write(b"".join(octet_counted(message) for message in messages))
             await asyncio.wait_for(writer.drain(), self._timeout)
         except BaseException:
@@ -118,8 +143,8 @@ class SyslogShipper:
                 await asyncio.wait_for(writer.wait_closed(), self._timeout)
 
 
-def syslog_shipper(settings: Settings, metrics: Metrics) -> SyslogShipper | None:
-    """The shipper for a syslog SINK_URL; None for an http(s) one (podkit.shipper.HttpShipper's)."""
+def syslog_sink(settings: Settings, metrics: Metrics) -> SyslogSink | None:
+    """The sink for a syslog SINK_URL; None for an http(s) one (login_sidecar.shipping.HttpSink's)."""
     if settings.sink_url is None or settings.sink_url.startswith(("http://", "https://")):
         return None
     address = parse_address("SINK_URL", settings.sink_url)
@@ -129,7 +154,7 @@ def syslog_shipper(settings: Settings, metrics: Metrics) -> SyslogShipper | None
             "unnoticed; use relp:// for at-least-once delivery",
             extra={"sink": address.display},
         )
-    return SyslogShipper(
+    return SyslogSink(
         address,
         timeout=settings.sink_timeout,
         policy=RetryPolicy(max_backoff=settings.sink_max_backoff),

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from podkit import rotation
+
 log = logging.getLogger("login_sidecar.tailer")
 
 FileId = tuple[int, int]
@@ -94,6 +96,7 @@ class TailRead:
     truncated: bool  # the file was truncated (read again from 0, or from its copy)
     rotated: bool  # the file is finished: `position` is in the next one
     more: bool  # stopped at the byte budget or moved to another file: call again without waiting
+    lost_bytes: int = 0  # bytes of generations the writer deleted before we read them (found in this read)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ class Tailer:
         self._head = b""
         self._later_bytes = 0
         self._truncated_on_open = False
+        self._lost = 0  # found in the current read(): see _count_gap
+        self._previous_ino = 0
 
     def resume(self, position: SourcePosition | None) -> None:
         """Start from a checkpoint (or, with None, from the oldest file of the chain) on the first read."""
@@ -172,6 +177,7 @@ class Tailer:
 
         Raises OSError when the source cannot be read (permissions, I/O errors).
         """
+        self._lost = 0
         if self._fd < 0 and not self._open_first():
             return None
         file, opened_as = self._identity, self._opened_as
@@ -203,7 +209,8 @@ class Tailer:
             rotated = self._switch_to(successor, parts)
         position = self.position()
         assert position is not None
-        return TailRead(file, opened_as, parts, position, truncated, rotated, not at_eof or rotated or switched)
+        more = not at_eof or rotated or switched
+        return TailRead(file, opened_as, parts, position, truncated, rotated, more, self._lost)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -286,6 +293,8 @@ class Tailer:
                 "the checkpointed source file is gone or was truncated; starting from the oldest file",
                 extra={"file": str(chain[0].path), "offset": resume.offset},
             )
+            if not same:
+                self._count_gap(resume.ino, chain[0], read_to=resume.offset)
         for entry in chain:
             if self._open_at(entry, 0, 0, hashlib.sha256(b"").hexdigest()):
                 log.info("following the source", extra={"file": str(entry.path)})
@@ -349,12 +358,38 @@ class Tailer:
     def _switch_to(self, successor: _Entry, parts: list[Lines | Rejected]) -> bool:
         leftover = self._leftover()
         previous = self._opened_as
+        self._previous_ino = self._identity[1]
         if not self._open_at(successor, 0, 0, hashlib.sha256(b"").hexdigest()):
             return False  # renamed again meanwhile: look again on the next read
         if leftover is not None:
             parts.append(leftover)
+        self._count_gap(self._previous_ino, successor, read_to=None)
         log.info("source rotated", extra={"finished": str(previous), "next": str(successor.path)})
         return True
+
+    def _count_gap(self, from_ino: int, successor: _Entry, *, read_to: int | None) -> None:
+        """Count, log and report the bytes the writer deleted between the file we leave and `successor`.
+
+        The writer's rotation ledger (podkit.rotation) says which generations lay between them; `read_to` is
+        how far we had read the file we leave when it is gone (a restart), None when we read it to its end.
+        """
+        gap = rotation.gap(rotation.load(self.path), from_ino, successor.identity[1])
+        if gap is None:
+            if read_to is not None:
+                log.error(
+                    "the checkpointed source file is gone and the rotation ledger cannot tell what was lost",
+                    extra={"next": str(successor.path)},
+                )
+            return
+        lost = gap.skipped_bytes
+        if read_to is not None and gap.first_size is not None:
+            lost += max(0, gap.first_size - read_to)
+        if lost or gap.generations:
+            self._lost += lost
+            log.error(
+                "source files were deleted before they were read: events lost",
+                extra={"lost_bytes": lost, "skipped_generations": gap.generations, "next": str(successor.path)},
+            )
 
     def _was_truncated(self, size: int) -> bool:
         if size < self._read_pos:

@@ -12,6 +12,7 @@ from podkit.config import load_or_exit
 
 from webserver.app import create_app
 from webserver.config import Settings
+from webserver.users import check_users_file
 
 SERVICE = "webserver"
 
@@ -22,6 +23,7 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     settings = load_or_exit(lambda: Settings.from_env(os.environ))
+    load_or_exit(lambda: check_users_file(settings.users_file))
     jsonlog.configure(SERVICE, settings.log_level)
     config = uvicorn.Config(
         create_app(settings),

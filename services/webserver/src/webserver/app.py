@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from webserver import pages
+from webserver.admission import Overloaded
 from webserver.auth import Authenticator
 from webserver.clientip import ClientIpResolver
 from webserver.config import Settings
@@ -36,6 +37,7 @@ log = logging.getLogger("webserver")
 SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf"
 USERS_RELOAD_SECONDS = 1.0
+OVERLOAD_RETRY_AFTER = "1"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         metrics = Metrics()
         checker = PasswordChecker(settings.argon2, settings.argon2.concurrency or None)
+        metrics.verifies_waiting.set_function(lambda: checker.admission.waiting)
         users = UsersStore(
             settings.users_file,
             on_change=lambda users: _warn_on_other_params(checker, users),
@@ -93,7 +96,10 @@ class Services:
             settings.events_file,
             max_bytes=settings.events_file_max_bytes,
             keep=settings.events_file_keep,
+            keep_max=settings.events_file_keep_max,
+            reader_checkpoint=settings.sidecar_tail_checkpoint,
             on_rotate=metrics.events_file_rotations.inc,
+            on_unread_deleted=metrics.events_unread_deleted.inc,
         )
         metrics.users_loaded.set_function(lambda: len(users))
         return cls(
@@ -219,11 +225,18 @@ _HTML_ERRORS: dict[int, str] = {
 }
 
 
-def _login_failure(services: Services, request: Request, info: RequestInfo, kind: Kind | None, status: int) -> Response:
+def _login_failure(
+    services: Services, request: Request, info: RequestInfo, kind: Kind | None, status: int, *, overloaded: bool = False
+) -> Response:
+    response: Response
     if kind == "form":
-        return _html(services, request, info, status, _HTML_ERRORS.get(status, pages.MALFORMED_ERROR))
-    headers = {"retry-after": "5"} if status == 503 else None
-    return JSONResponse({"error": _JSON_ERRORS.get(status, "bad request")}, status_code=status, headers=headers)
+        response = _html(services, request, info, status, _HTML_ERRORS.get(status, pages.MALFORMED_ERROR))
+    else:
+        response = JSONResponse({"error": _JSON_ERRORS.get(status, "bad request")}, status_code=status)
+    if status == 503:
+        # Overload passes in a second or so (the queue holds ARGON2_MAX_WAITING verifies of tens of ms).
+        response.headers["retry-after"] = OVERLOAD_RETRY_AFTER if overloaded else "5"
+    return response
 
 
 def _logout_response(info: RequestInfo, kind: Kind | None, status: int) -> Response:
@@ -324,10 +337,12 @@ def create_app(settings: Settings) -> FastAPI:
                 reason, status = "csrf_failed", 403
             else:
                 try:
-                    reason = await services.authenticator.authenticate(username, password)
+                    reason = await services.authenticator.authenticate(username, password, client=info.client_ip)
                     status = 200 if reason is None else 401
                 except StoreUnavailable:  # the lockout cannot be counted: fail closed, for every name alike
                     reason, status = "store_unavailable", 503
+        except Overloaded:
+            reason, status = "overloaded", 503
         except Malformed as exc:
             reason, status, kind, username = "malformed_request", exc.status, exc.kind or kind, exc.username
         event_type: EventType = "login.success" if reason is None else "login.failure"
@@ -337,7 +352,7 @@ def create_app(settings: Settings) -> FastAPI:
             outcome="success" if reason is None else "failure", reason=reason or "none"
         ).inc()
         if reason is not None:
-            return _login_failure(services, request, info, kind, status)
+            return _login_failure(services, request, info, kind, status, overloaded=reason == "overloaded")
         assert username is not None
         session, token = services.sessions.issue(username)
         response: Response

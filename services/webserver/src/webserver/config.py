@@ -26,6 +26,7 @@ class Argon2Params:
     memory_kib: int = 19456
     parallelism: int = 1
     concurrency: int = 0  # verifies at once; 0: one per usable CPU (cgroup quota included)
+    max_waiting: int = 16  # verifies waiting for a slot; past it a login is refused with 503 (overloaded)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Argon2Params:
@@ -39,6 +40,7 @@ class Argon2Params:
             memory_kib=memory,
             parallelism=parallelism,
             concurrency=env.int("ARGON2_CONCURRENCY", 0, minimum=0, maximum=1024),
+            max_waiting=env.int("ARGON2_MAX_WAITING", cls.max_waiting, minimum=0, maximum=100_000),
         )
 
 
@@ -58,6 +60,8 @@ class Settings:
     lockout_seconds: int
     events_file_max_bytes: int
     events_file_keep: int
+    events_file_keep_max: int
+    sidecar_tail_checkpoint: Path | None
     max_body_bytes: int
     log_level: str
     shared_store: StoreSettings | None = None  # REDIS_URL: revocations and lockout shared by all replicas
@@ -69,6 +73,11 @@ class Settings:
         if len(pod_name) > 253:
             raise ConfigError("POD_NAME", f"must be at most 253 characters, got {len(pod_name)}")
         log_level = env.log_level()
+        keep = env.int("EVENTS_FILE_KEEP", 2, minimum=1, maximum=100)
+        keep_max = env.int("EVENTS_FILE_KEEP_MAX", max(keep, 8), minimum=1, maximum=1000)
+        checkpoint = env.optional_str("SIDECAR_TAIL_CHECKPOINT")
+        if keep_max < keep:
+            raise ConfigError("EVENTS_FILE_KEEP_MAX", f"must be at least EVENTS_FILE_KEEP ({keep}), got {keep_max}")
         return cls(
             host=env.str("WEB_HOST", "127.0.0.1"),
             port=env.port("WEB_PORT", 8080),
@@ -83,7 +92,9 @@ class Settings:
             lockout_window_seconds=env.int("LOCKOUT_WINDOW_SECONDS", 900, minimum=1),
             lockout_seconds=env.int("LOCKOUT_SECONDS", 900, minimum=1),
             events_file_max_bytes=env.int("EVENTS_FILE_MAX_BYTES", 64 * 1024 * 1024, minimum=1024),
-            events_file_keep=env.int("EVENTS_FILE_KEEP", 2, minimum=1, maximum=100),
+            events_file_keep=keep,
+            events_file_keep_max=keep_max,
+            sidecar_tail_checkpoint=None if checkpoint is None else Path(checkpoint),
             max_body_bytes=env.int("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 * 1024 * 1024),
             log_level=log_level,
             shared_store=StoreSettings.from_env(environ),

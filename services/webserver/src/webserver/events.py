@@ -10,6 +10,7 @@ ends the broken line with `\\n` (the sidecar dead-letters that line; the next on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from typing import Any, Literal
 import aiofiles
 import aiofiles.os
 from aiofiles.threadpool.binary import AsyncFileIO
+from podkit import rotation
 
 log = logging.getLogger("webserver.events")
 
@@ -43,6 +45,7 @@ Reason = Literal[
     "no_session",
     "audit_unavailable",
     "store_unavailable",
+    "overloaded",
 ]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -120,16 +123,35 @@ def _open_append(path: str, flags: int) -> int:
 
 
 class EventWriter:
-    """Appends encoded events to `path`; every method is safe to call from concurrent tasks."""
+    """Appends encoded events to `path`; every method is safe to call from concurrent tasks.
 
-    def __init__(self, path: Path, *, max_bytes: int, keep: int, on_rotate: Callable[[], None] | None = None) -> None:
+    With `reader_checkpoint` (the sidecar's tail.json), a rotation keeps the rotated files the sidecar has not
+    finished beyond `keep`, up to `keep_max`: only past that hard cap is an unread file deleted (logged as an
+    error; the sidecar counts the bytes through the rotation ledger, podkit.rotation).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        keep: int,
+        keep_max: int | None = None,
+        reader_checkpoint: Path | None = None,
+        on_rotate: Callable[[], None] | None = None,
+        on_unread_deleted: Callable[[int], None] | None = None,
+    ) -> None:
         self.path = path
         self._on_rotate = on_rotate
+        self._on_unread_deleted = on_unread_deleted
         self.max_bytes = max_bytes
         self.keep = keep
+        self.keep_max = max(keep, keep_max or keep)
+        self.reader_checkpoint = reader_checkpoint
         self._file: AsyncFileIO | None = None
-        self._size = 0
+        self._size = 0  # the file's size after our last write: another size means another writer appended
         self._regular = False
+        self._generations: list[rotation.Generation] | None = None
         self._lock = asyncio.Lock()
         self.last_error: str | None = None
 
@@ -153,6 +175,7 @@ class EventWriter:
                 await self._prepare(len(line))
                 assert self._file is not None
                 written = await self._file.write(line)
+                self._size += written
                 if written != len(line):
                     await self._close()  # the next open ends the partial line first
                     raise OSError(0, f"short write ({written} of {len(line)} bytes)")
@@ -178,16 +201,44 @@ class EventWriter:
         # A failed write alone does not make the pod unready: with no traffic, nothing would clear it.
         return True, "ok" if self.last_error is None else f"ok, but the last event write failed: {self.last_error}"
 
-    async def _open(self) -> None:
+    async def _open(self, *, rotated_from: tuple[int, int] | None = None) -> None:
         await self._close()
-        if await _ends_in_partial_line(self.path):
-            log.warning("events file ends in a partial line, ending it", extra={"path": str(self.path)})
-            async with aiofiles.open(self.path, "ab", buffering=0, opener=_open_append) as repair:
-                await repair.write(b"\n")
+        await self._end_partial_line()
         self._file = await aiofiles.open(self.path, "ab", buffering=0, opener=_open_append)
         st = os.fstat(self._file.fileno())
         self._size = st.st_size
         self._regular = stat.S_ISREG(st.st_mode)
+        if self._regular:
+            await asyncio.to_thread(self._record_generation, st.st_ino, rotated_from)
+
+    async def _end_partial_line(self) -> bool:
+        """End a line someone left without its newline (a crash, a short write, another writer); True if one was."""
+        if not await _ends_in_partial_line(self.path):
+            return False
+        log.warning("events file ends in a partial line, ending it", extra={"path": str(self.path)})
+        async with aiofiles.open(self.path, "ab", buffering=0, opener=_open_append) as repair:
+            await repair.write(b"\n")
+        return True
+
+    def _record_generation(self, ino: int, rotated_from: tuple[int, int] | None) -> None:
+        """Keep the rotation ledger: the file now written, linked to the one rotated just before it."""
+        if self._generations is None:
+            self._generations = rotation.load(self.path)
+        generations = self._generations
+        if generations and generations[-1].ino == ino:
+            return
+        linked = False
+        if generations and rotated_from is not None and generations[-1].ino == rotated_from[0]:
+            last = generations[-1]
+            generations[-1] = rotation.Generation(last.number, last.ino, rotated_from[1], last.linked)
+            linked = True
+        number = generations[-1].number + 1 if generations else 1
+        generations.append(rotation.Generation(number, ino, None, linked))
+        del generations[: -rotation.MAX_GENERATIONS]
+        try:
+            rotation.save(self.path, generations)
+        except OSError as exc:
+            log.warning("cannot write the rotation ledger", extra={"path": str(self.path), "error": str(exc)})
 
     async def _close(self) -> None:
         if self._file is not None:
@@ -211,17 +262,72 @@ class EventWriter:
         except FileNotFoundError:
             return True
         ours = os.fstat(self._file.fileno())
-        self._size = ours.st_size
-        return (at_path.st_dev, at_path.st_ino) != (ours.st_dev, ours.st_ino)
+        if (at_path.st_dev, at_path.st_ino) != (ours.st_dev, ours.st_ino):
+            return True
+        if ours.st_size != self._size:
+            # Someone else appended: if they left a fragment without its newline, end it before our line.
+            if self._regular and await self._end_partial_line():
+                ours = os.fstat(self._file.fileno())
+            self._size = ours.st_size
+        return False
 
     async def _rotate(self) -> None:
+        assert self._file is not None
+        rotated = os.fstat(self._file.fileno())
         await self._close()
-        for index in range(self.keep - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{index}")
-            if await aiofiles.os.path.exists(older):
-                await aiofiles.os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
+        await asyncio.to_thread(self._shift_generations, rotated.st_ino)
         await aiofiles.os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
         if self._on_rotate is not None:
             self._on_rotate()
         log.info("events file rotated", extra={"path": str(self.path), "keep": self.keep})
-        await self._open()
+        await self._open(rotated_from=(rotated.st_ino, rotated.st_size))
+
+    def _shift_generations(self, current_ino: int) -> None:
+        """Rename path.N -> path.N+1 (path.1 is the newest), deleting those past `keep` the reader has finished
+        and, whatever the reader says, those past the hard cap `keep_max`."""
+        prefix = self.path.name + "."
+        indices = sorted(
+            (
+                int(suffix)
+                for name in os.listdir(self.path.parent)
+                if name.startswith(prefix) and (suffix := name[len(prefix) :]).isascii() and suffix.isdigit()
+            ),
+            reverse=True,
+        )
+        files = {index: self.path.with_name(f"{prefix}{index}") for index in indices}
+        reading, offset = self._reader_index(files, current_ino)
+        for index in indices:  # oldest first, so no rename lands on a file still to be moved
+            target = index + 1
+            finished = index > reading or (index == reading and offset >= files[index].stat().st_size)
+            if target <= self.keep or (not finished and target <= self.keep_max):
+                os.replace(files[index], self.path.with_name(f"{prefix}{target}"))
+                continue
+            if not finished:
+                size = files[index].stat().st_size
+                lost = size - offset if index == reading else size
+                log.error(
+                    "deleting an events file the sidecar has not finished: EVENTS_FILE_KEEP_MAX reached; "
+                    "its unread events are lost",
+                    extra={"file": str(files[index]), "unread_bytes": lost, "keep_max": self.keep_max},
+                )
+                if self._on_unread_deleted is not None:
+                    self._on_unread_deleted(lost)
+            files[index].unlink(missing_ok=True)
+
+    def _reader_index(self, files: dict[int, Path], current_ino: int) -> tuple[int, int]:
+        """(index, offset) of the file the reader is in (0: the current file): every rotated file with a higher
+        index is finished. Without a reader checkpoint, every rotated file counts as finished."""
+        if self.reader_checkpoint is None:
+            return 0, 0
+        unknown = max(files, default=0) + 1  # no checkpoint yet, or its file is gone: none is finished
+        position = rotation.reader_position(self.reader_checkpoint)
+        if position is None:
+            return unknown, 0
+        ino, offset = position
+        if ino == current_ino:
+            return 0, offset
+        for index, path in files.items():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_ino == ino:
+                    return index, offset
+        return unknown, 0

@@ -55,10 +55,20 @@ class Metrics:
             "Rotations of EVENTS_FILE by size.",
             registry=self.registry,
         )
+        self.events_unread_deleted = Counter(
+            "loginpod_webserver_events_unread_deleted_bytes",
+            "Bytes of rotated events files deleted before the sidecar read them (EVENTS_FILE_KEEP_MAX reached).",
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "loginpod_webserver_http_requests_total",
             "HTTP requests answered, by method and status.",
             ["method", "status"],
+            registry=self.registry,
+        )
+        self.verifies_waiting = Gauge(
+            "loginpod_webserver_verifies_waiting",
+            "Logins waiting for an argon2 slot (at most ARGON2_MAX_WAITING; past it: 503, reason overloaded).",
             registry=self.registry,
         )
         self.users_loaded = Gauge(

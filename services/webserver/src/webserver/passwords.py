@@ -2,21 +2,34 @@
 
 An unknown user is checked against a dummy hash made at start-up with the configured parameters, so the
 time an attempt takes does not tell whether the name exists. Verification runs in a worker thread, at most
-one per CPU at a time: more threads would only queue inside the CPU and use more memory.
+one per CPU at a time: more threads would only queue inside the CPU and use more memory. Attempts beyond that
+wait in a bounded queue (webserver.admission): past ARGON2_MAX_WAITING they are refused at once (Overloaded).
+The hashing threads run at a lower CPU priority (nice +10): under a flood the event loop, which answers the
+probes and the 503s, and the ambassador beside it come first, and hashing takes what is left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import secrets
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from webserver.admission import VerifyAdmission
 from webserver.config import Argon2Params
+
+log = logging.getLogger("webserver.passwords")
+
+HASHING_NICENESS = 10  # added to the hashing threads' nice value
 
 # Longer passwords are refused, and never hashed beyond this many characters (ASVS allows a cap of 64+).
 MAX_PASSWORD_CHARS = 1024
@@ -57,13 +70,31 @@ def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return cpus
 
 
+def _lower_priority() -> None:
+    """Thread initializer: this thread yields the CPU to the process's others (Linux: nice is per thread)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + HASHING_NICENESS)
+    except OSError as exc:  # pragma: no cover - refused by a sandbox: hashing still works
+        log.warning("cannot lower the hashing threads' priority", extra={"error": str(exc)})
+
+
 class PasswordChecker:
     """Verifies passwords against stored hashes, or against the dummy hash when there is none."""
 
-    def __init__(self, params: Argon2Params, concurrency: int | None = None) -> None:
+    def __init__(self, params: Argon2Params, concurrency: int | None = None, max_waiting: int | None = None) -> None:
         self.hasher = make_hasher(params)
         self._dummy_hash = self.hasher.hash(secrets.token_bytes(32))
-        self._slots = asyncio.Semaphore(concurrency or usable_cpus())
+        slots = concurrency or usable_cpus()
+        self.admission = VerifyAdmission(slots, params.max_waiting if max_waiting is None else max_waiting)
+        # Threads of their own: the default executor stays free for file I/O (the events file, aiofiles).
+        self._executor = ThreadPoolExecutor(slots, thread_name_prefix="argon2", initializer=_lower_priority)
+
+    @asynccontextmanager
+    async def admitted(self, client: str) -> AsyncIterator[None]:
+        """A verify slot for `client` for the block (verify_admitted inside it); raises Overloaded."""
+        async with self.admission.slot(client):
+            yield
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """True when a stored hash was made with other parameters (its verify time would differ)."""
@@ -72,13 +103,17 @@ class PasswordChecker:
         except InvalidHashError:
             return True
 
-    async def verify(self, stored_hash: str | None, password: str) -> bool:
+    async def verify(self, stored_hash: str | None, password: str, *, client: str = "") -> bool:
         """True only when `stored_hash` is given and matches; the same work is done in every case."""
+        async with self.admitted(client):
+            return await self.verify_admitted(stored_hash, password)
+
+    async def verify_admitted(self, stored_hash: str | None, password: str) -> bool:
+        """`verify` for a caller that holds a slot (`admitted`)."""
         too_long = len(password) > MAX_PASSWORD_CHARS
         secret = password_bytes(password[:MAX_PASSWORD_CHARS])
         target = self._dummy_hash if stored_hash is None else stored_hash
-        async with self._slots:
-            matched = await asyncio.to_thread(self._verify_sync, target, secret)
+        matched = await asyncio.get_running_loop().run_in_executor(self._executor, self._verify_sync, target, secret)
         return matched and stored_hash is not None and not too_long
 
     def _verify_sync(self, stored_hash: str, secret: bytes) -> bool:

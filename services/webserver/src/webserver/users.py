@@ -15,6 +15,7 @@ import getpass
 import logging
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError
-from podkit.config import exit_on_config_error
+from podkit.config import ConfigError, exit_on_config_error
 from podkit.files import write_atomic
 
 from webserver.config import Argon2Params
@@ -70,6 +71,26 @@ def read_users(path: Path) -> dict[str, str]:
     except UnicodeDecodeError:
         raise UsersFileError("not UTF-8") from None
     return parse_users(text)
+
+
+def check_users_file(path: Path) -> None:
+    """At start-up: a USERS_FILE that exists but can never be read is a configuration error (ConfigError: the
+    process exits 2 naming the variable). A missing one is not: a Secret may still bring it, and readiness
+    reports it until it appears."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError("USERS_FILE", f"cannot read {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError("USERS_FILE", f"{path} is a directory, not a users file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError("USERS_FILE", f"{path} is not a regular file")
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK))
+    except OSError as exc:
+        raise ConfigError("USERS_FILE", f"cannot read {path}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def pod_containers(settings: Settings, base_env: dict[str, str] | None = None) -
                 WEB_PORT=settings.web_port,
                 USERS_FILE=settings.users_file,
                 EVENTS_FILE=settings.events_file,
+                SIDECAR_TAIL_CHECKPOINT=settings.volume.tail_checkpoint,
                 SESSION_KEY_FILE=settings.session_key_file,
             ),
             f"{web_url}/healthz",
