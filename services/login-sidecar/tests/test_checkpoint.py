@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from login_sidecar.checkpoint import TailCheckpoint, load_tail, save_tail
-from login_sidecar.tailer import SourcePosition
+from login_sidecar.fingerprint import SourcePosition
 from podkit import rotation
 from podkit.volume import SegmentOffset
 

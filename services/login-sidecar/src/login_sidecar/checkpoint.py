@@ -17,7 +17,7 @@ from pathlib import Path
 from podkit.files import write_json_atomic
 from podkit.volume import CheckpointError, SegmentOffset, load_json_object
 
-from login_sidecar.tailer import SourcePosition
+from login_sidecar.fingerprint import SourcePosition
 
 
 @dataclass(frozen=True)
