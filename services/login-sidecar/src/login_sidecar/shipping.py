@@ -16,7 +16,6 @@ the answer gets fewer events again on each retry. Events sent again after an att
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -34,6 +33,7 @@ from podkit.volume import (
     save_offset,
     segment_name,
 )
+from podkit.watch import Wakeup
 
 from login_sidecar.config import Settings
 from login_sidecar.deadletter import rejected_record
@@ -120,7 +120,7 @@ class Shipping:
         self._batch_since = 0.0
         self._fd = -1
         self._fd_segment = 0
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()  # notify() and drain(); the waits' deadline is the batch's flush time
         self._draining = False
 
     def notify(self, events_written: int) -> None:
@@ -169,20 +169,16 @@ class Shipping:
         self.error = None
         if self._draining and not self._batch:
             return True
-        timeout = None
-        if self._batch:
-            timeout = max(0.0, self._batch_since + self.settings.sink_flush_interval - time.monotonic())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        # Until notify()/drain(), or the batch is due; with no batch nothing is due: look again after an interval.
+        interval = self.settings.sink_flush_interval
+        await self._wake.wait(max(0.0, self._batch_since + interval - time.monotonic()) if self._batch else interval)
         return False
 
     async def _start(self) -> SegmentOffset | None:
         while self._committed() is None:  # the tail has not opened events/ yet
             if self._draining:
                 return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            self._wake.clear()
+            await self._wake.wait(0.1)
         try:
             acked = await asyncio.to_thread(load_offset, self.settings.ship_checkpoint)
         except CheckpointError as exc:
