@@ -160,7 +160,7 @@ class Shipping:
     async def _step(self, limit: SegmentOffset) -> bool:
         """Fill the batch, ship it if it is due, or wait for more; True once drained."""
         self._wake.clear()
-        filled = self._fill(limit)
+        filled = await asyncio.to_thread(self._fill, limit)  # opens and reads events/: off the event loop
         if self._batch and (filled != "caught_up" or self._draining or self._batch_due()):
             await self._flush()
             return False
@@ -187,7 +187,7 @@ class Shipping:
         limit = self._committed()
         assert limit is not None
         self.lag_events = 0  # from here on, notify() counts what is written after `limit`
-        segments = list_segments(self.settings.events_dir)
+        segments = await asyncio.to_thread(list_segments, self.settings.events_dir)
         if acked is None or acked.segment not in segments:
             later = [n for n in segments if acked is None or n > acked.segment]
             start = SegmentOffset((later or segments or [limit.segment])[0], 0)
@@ -206,7 +206,10 @@ class Shipping:
         return time.monotonic() >= self._batch_since + self.settings.sink_flush_interval
 
     def _fill(self, limit: SegmentOffset) -> str:
-        """Add lines to the batch: returns "full", "segment_end" (flush before the next one) or "caught_up"."""
+        """Add lines to the batch: returns "full", "segment_end" (flush before the next one) or "caught_up".
+
+        Runs in a worker thread while the shipping task waits for it: notify() and drain() only touch the
+        lag count, the wake-up and the drain flag meanwhile."""
         settings = self.settings
         while True:
             if len(self._batch) >= self._max_events or self._batch_bytes >= settings.sink_batch_max_bytes:
