@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from login_sidecar.tailer import Lines, Rejected, Tailer, TailRead
+from login_sidecar.framing import Lines, Rejected
+from login_sidecar.tailer import Tailer, TailRead
 from podkit import rotation
 
 

@@ -2,22 +2,30 @@
 after what it covers is durable. The offset checkpoints (ship.json, the adapter's xml.json) are the volume
 contract's: podkit.volume.SegmentOffset, load_offset and save_offset.
 
-tail.json  {"source": {"path", "dev", "ino", "offset", "head_len", "head_sha256"} | null,
+tail.json  {"version": 1,
+            "source": {"path", "dev", "ino", "offset", "head_len", "head_sha256"} | null,
             "segment": "events-NNNNNNNN.jsonl", "segment_size": N}
 
+Versioned as podkit.volume's offset checkpoint is: a file without "version" is the format written before
+versions existed (the same keys) and is read as it is, so a restart after an upgrade resumes exactly where it
+stopped, and the next save writes version 1; a higher version is refused (CheckpointError), not guessed at.
+
 The webserver reads `source.ino` and `source.offset` (podkit.rotation.reader_position) before it deletes a
-rotated events file: those two keys are a contract with it.
+rotated events file: those two keys are a contract with it, and stay where they are in every version.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from podkit.files import write_json_atomic
 from podkit.volume import CheckpointError, SegmentOffset, load_json_object
 
-from login_sidecar.tailer import SourcePosition
+from login_sidecar.fingerprint import SourcePosition
+
+TAIL_VERSION: Final = 1
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,9 @@ def load_tail(path: Path) -> TailCheckpoint | None:
     if value is None:
         return None
     try:
+        version = value.get("version", 0)  # none: written before versions, the same keys
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= TAIL_VERSION:
+            raise ValueError(f"unknown tail checkpoint version {version!r} (this build reads up to {TAIL_VERSION})")
         written = SegmentOffset.from_json({"segment": value.get("segment"), "offset": value.get("segment_size")})
         source = value.get("source")
         position = None if source is None else SourcePosition.from_json(source)
@@ -43,5 +54,11 @@ def load_tail(path: Path) -> TailCheckpoint | None:
 def save_tail(path: Path, checkpoint: TailCheckpoint, source_path: Path) -> None:
     source = None if checkpoint.source is None else {"path": str(source_path), **checkpoint.source.to_json()}
     write_json_atomic(
-        path, {"source": source, "segment": checkpoint.written.name, "segment_size": checkpoint.written.offset}
+        path,
+        {
+            "version": TAIL_VERSION,
+            "source": source,
+            "segment": checkpoint.written.name,
+            "segment_size": checkpoint.written.offset,
+        },
     )

@@ -25,9 +25,11 @@ from podkit.volume import DeadLetter, SegmentOffset, list_segments
 from login_sidecar.checkpoint import TailCheckpoint, load_tail, save_tail
 from login_sidecar.config import Settings
 from login_sidecar.deadletter import RAW_MAX_BYTES, source_record
+from login_sidecar.fingerprint import SourcePosition
+from login_sidecar.framing import Lines
 from login_sidecar.metrics import Metrics
 from login_sidecar.segments import SegmentWriter
-from login_sidecar.tailer import Lines, SourcePosition, Tailer, TailRead
+from login_sidecar.tailer import Tailer, TailRead
 
 log = logging.getLogger("login_sidecar.pipeline")
 

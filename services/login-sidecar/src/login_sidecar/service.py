@@ -137,10 +137,11 @@ class Service:
             )
 
     async def _in_thread(self, function: Callable[[], T]) -> T:
-        """Run a blocking step in a worker thread; a cancelled caller does not stop it (see run's cleanup)."""
-        future = asyncio.get_running_loop().run_in_executor(None, function)
-        self._inflight = future  # type: ignore[assignment]
-        return await asyncio.shield(future)
+        """Run a blocking step in a worker thread (asyncio.to_thread, docs/design.md "File I/O"); a cancelled
+        caller does not stop it (see run's cleanup)."""
+        step = asyncio.ensure_future(asyncio.to_thread(function))
+        self._inflight = step  # type: ignore[assignment]
+        return await asyncio.shield(step)
 
     async def _tail_loop(self) -> None:
         delay = RETRY_INITIAL

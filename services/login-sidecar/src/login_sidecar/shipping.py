@@ -16,7 +16,6 @@ the answer gets fewer events again on each retry. Events sent again after an att
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -34,6 +33,7 @@ from podkit.volume import (
     save_offset,
     segment_name,
 )
+from podkit.watch import Wakeup
 
 from login_sidecar.config import Settings
 from login_sidecar.deadletter import rejected_record
@@ -120,7 +120,7 @@ class Shipping:
         self._batch_since = 0.0
         self._fd = -1
         self._fd_segment = 0
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()  # notify() and drain(); the waits' deadline is the batch's flush time
         self._draining = False
 
     def notify(self, events_written: int) -> None:
@@ -160,7 +160,7 @@ class Shipping:
     async def _step(self, limit: SegmentOffset) -> bool:
         """Fill the batch, ship it if it is due, or wait for more; True once drained."""
         self._wake.clear()
-        filled = self._fill(limit)
+        filled = await asyncio.to_thread(self._fill, limit)  # opens and reads events/: off the event loop
         if self._batch and (filled != "caught_up" or self._draining or self._batch_due()):
             await self._flush()
             return False
@@ -169,20 +169,16 @@ class Shipping:
         self.error = None
         if self._draining and not self._batch:
             return True
-        timeout = None
-        if self._batch:
-            timeout = max(0.0, self._batch_since + self.settings.sink_flush_interval - time.monotonic())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        # Until notify()/drain(), or the batch is due; with no batch nothing is due: look again after an interval.
+        interval = self.settings.sink_flush_interval
+        await self._wake.wait(max(0.0, self._batch_since + interval - time.monotonic()) if self._batch else interval)
         return False
 
     async def _start(self) -> SegmentOffset | None:
         while self._committed() is None:  # the tail has not opened events/ yet
             if self._draining:
                 return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            self._wake.clear()
+            await self._wake.wait(0.1)
         try:
             acked = await asyncio.to_thread(load_offset, self.settings.ship_checkpoint)
         except CheckpointError as exc:
@@ -191,7 +187,7 @@ class Shipping:
         limit = self._committed()
         assert limit is not None
         self.lag_events = 0  # from here on, notify() counts what is written after `limit`
-        segments = list_segments(self.settings.events_dir)
+        segments = await asyncio.to_thread(list_segments, self.settings.events_dir)
         if acked is None or acked.segment not in segments:
             later = [n for n in segments if acked is None or n > acked.segment]
             start = SegmentOffset((later or segments or [limit.segment])[0], 0)
@@ -210,7 +206,10 @@ class Shipping:
         return time.monotonic() >= self._batch_since + self.settings.sink_flush_interval
 
     def _fill(self, limit: SegmentOffset) -> str:
-        """Add lines to the batch: returns "full", "segment_end" (flush before the next one) or "caught_up"."""
+        """Add lines to the batch: returns "full", "segment_end" (flush before the next one) or "caught_up".
+
+        Runs in a worker thread while the shipping task waits for it: notify() and drain() only touch the
+        lag count, the wake-up and the drain flag meanwhile."""
         settings = self.settings
         while True:
             if len(self._batch) >= self._max_events or self._batch_bytes >= settings.sink_batch_max_bytes:

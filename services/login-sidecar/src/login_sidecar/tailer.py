@@ -1,4 +1,7 @@
-"""Follows the source file the way Fluent Bit's tail input and Filebeat do, and hands out complete lines.
+"""Follows the source file the way Fluent Bit's tail input and Vector's file watcher do, and hands out complete
+lines. The seams are Vector's file source's: which file a position is in (login_sidecar.fingerprint), which
+file comes next (login_sidecar.chain, the rotation chain and the writer's ledger), and lines cut from bytes
+(login_sidecar.framing); this module opens and reads the files and ties the three together.
 
 Files are known by (st_dev, st_ino), not by name. When the name points to another file (rotation by rename),
 the old file is read to its end before moving on to the file that follows it in the rotation chain
@@ -6,85 +9,21 @@ the old file is read to its end before moving on to the file that follows it in 
 sidecar was stopped. A file that shrinks under us, or whose first bytes change, was truncated in place
 (copytruncate): if its copy is in the chain (same first bytes), the copy is finished first, then the
 truncated file is read again from 0. The first bytes (HEAD_BYTES) also tell a reused inode on restart.
-
-A partial last line is held back until its newline arrives; a line longer than `max_line_bytes` is not held
-in memory but skipped to its newline and reported (its first bytes only) as `Rejected`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
-from podkit import rotation
+from login_sidecar import chain
+from login_sidecar.chain import ChainFile
+from login_sidecar.fingerprint import EMPTY_SHA256, HEAD_BYTES, FileId, SourcePosition, head_at
+from login_sidecar.framing import LineFramer, Lines, Rejected
 
 log = logging.getLogger("login_sidecar.tailer")
-
-FileId = tuple[int, int]
-HEAD_BYTES: Final = 256  # the fingerprint of a file: tells a reused inode or a copy from the original
-
-
-@dataclass(frozen=True)
-class SourcePosition:
-    """How far the source has been consumed: the file, the offset, and a fingerprint of its first bytes."""
-
-    dev: int
-    ino: int
-    offset: int
-    head_len: int
-    head_sha256: str
-
-    @property
-    def identity(self) -> FileId:
-        return (self.dev, self.ino)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "dev": self.dev,
-            "ino": self.ino,
-            "offset": self.offset,
-            "head_len": self.head_len,
-            "head_sha256": self.head_sha256,
-        }
-
-    @classmethod
-    def from_json(cls, value: object) -> SourcePosition:
-        if not isinstance(value, dict):
-            raise ValueError("source is not a JSON object")
-        numbers = []
-        for key in ("dev", "ino", "offset", "head_len"):
-            number = value.get(key)
-            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-                raise ValueError(f"bad source {key} in {value!r}")
-            numbers.append(number)
-        head_sha256 = value.get("head_sha256")
-        if not isinstance(head_sha256, str):
-            raise ValueError(f"bad source head_sha256 in {value!r}")
-        dev, ino, offset, head_len = numbers
-        return cls(dev, ino, offset, head_len, head_sha256)
-
-
-@dataclass(frozen=True)
-class Lines:
-    """Complete lines, each ending in a newline, found at `offset` of the file."""
-
-    offset: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A line that is not handed out: `line_too_long`, or `incomplete_line` (no newline before a rotation)."""
-
-    reason: str
-    offset: int
-    length: int  # without the newline
-    head: bytes  # its first bytes, for the dead-letter record
 
 
 @dataclass(frozen=True)
@@ -99,42 +38,28 @@ class TailRead:
     lost_bytes: int = 0  # bytes of generations the writer deleted before we read them (found in this read)
 
 
-@dataclass(frozen=True)
-class _Entry:
-    path: Path
-    identity: FileId
-    size: int
-
-
-@dataclass
-class _LongLine:
-    offset: int
-    head: bytes
-    length: int
-
-
 class Tailer:
     """Reads complete lines from `path` and the files it is rotated to; not thread-safe (one caller)."""
 
     def __init__(self, path: Path, *, max_line_bytes: int, keep_head: int, read_bytes: int = 1 << 20) -> None:
         self.path = path
-        self.max_line_bytes = max_line_bytes
-        self.keep_head = keep_head
         self.read_bytes = read_bytes
         self.lag_bytes = 0  # bytes in the source files not yet consumed (complete lines or not)
         self._resume: SourcePosition | None = None
         self._fd = -1
         self._identity: FileId = (0, 0)
         self._opened_as = path
-        self.offset = 0  # every byte before it was handed out
+        self._framer = LineFramer(max_line_bytes=max_line_bytes, keep_head=keep_head)
         self._read_pos = 0
-        self._partial = b""  # bytes after `offset` waiting for their newline
-        self._long: _LongLine | None = None
         self._head = b""
         self._later_bytes = 0
         self._truncated_on_open = False
         self._lost = 0  # found in the current read(): see _count_gap
-        self._previous_ino = 0
+
+    @property
+    def offset(self) -> int:
+        """Every byte of the current file before it was handed out."""
+        return self._framer.offset
 
     def resume(self, position: SourcePosition | None) -> None:
         """Start from a checkpoint (or, with None, from the oldest file of the chain) on the first read."""
@@ -153,12 +78,11 @@ class Tailer:
 
     def _fingerprinted(self) -> SourcePosition:
         """The position with the head as last read (read() keeps it filled), without reading the file."""
-        head = self._head[: self.offset]
-        return SourcePosition(*self._identity, self.offset, len(head), hashlib.sha256(head).hexdigest())
+        return SourcePosition.of(self._identity, self.offset, self._head)
 
     def concerns(self, path: str) -> bool:
         """Whether a change at `path` may matter to this tailer: the source or one of its rotated names."""
-        return os.path.basename(path).startswith(self.path.name)
+        return chain.concerns(self.path, path)
 
     def changed(self) -> bool:
         """Whether read() may find something: a cheap look (two stats) for idle polls, which need no thread."""
@@ -181,7 +105,7 @@ class Tailer:
         if self._fd < 0 and not self._open_first():
             return None
         file, opened_as = self._identity, self._opened_as
-        successor = self._ready_successor()  # looked at before reading: see _ready_successor
+        successor = self._ready_successor()  # looked at before reading: see chain.successor
         parts: list[Lines | Rejected] = []
         truncated, self._truncated_on_open = self._truncated_on_open, False
         switched = False
@@ -201,7 +125,7 @@ class Tailer:
                 break
             self._read_pos += len(data)
             budget -= len(data)
-            self._consume(data, parts)
+            parts += self._framer.feed(data)
         at_eof = not switched and self._read_pos >= size
         self.lag_bytes = max(0, size - self.offset) + self._later_bytes
         rotated = False
@@ -217,73 +141,16 @@ class Tailer:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
-    # --- lines
-
-    def _consume(self, data: bytes, parts: list[Lines | Rejected]) -> None:
-        if self._long is not None:
-            newline = data.find(b"\n")
-            if newline < 0:
-                self._long.length += len(data)
-                return
-            long, self._long = self._long, None
-            length = long.length + newline
-            parts.append(Rejected("line_too_long", long.offset, length, long.head))
-            self.offset = long.offset + length + 1
-            data = data[newline + 1 :]
-        if self._partial:
-            data = self._partial + data
-        end = data.rfind(b"\n") + 1
-        if end:
-            parts.append(Lines(self.offset, data[:end]))
-            self.offset += end
-        rest = data[end:]
-        if len(rest) > self.max_line_bytes:
-            self._long = _LongLine(self.offset, rest[: self.keep_head], len(rest))
-            self._partial = b""
-        else:
-            self._partial = rest
-
-    def _leftover(self) -> Rejected | None:
-        """The line a finished file ends with, if it has no newline: it will never be completed."""
-        if self._long is not None:
-            return Rejected("incomplete_line", self._long.offset, self._long.length, self._long.head)
-        if self._partial:
-            return Rejected("incomplete_line", self.offset, len(self._partial), self._partial[: self.keep_head])
-        return None
-
     # --- files
 
-    def _chain(self) -> list[_Entry]:
-        """The source's files, oldest first: path.N, ..., path.2, path.1, path (regular files that exist)."""
-        prefix = self.path.name + "."
-        try:
-            names = os.listdir(self.path.parent)
-        except FileNotFoundError:
-            names = []
-        generations = sorted(
-            (int(suffix), name)
-            for name in names
-            if name.startswith(prefix) and (suffix := name[len(prefix) :]).isascii() and suffix.isdigit()
-        )
-        paths = [self.path.with_name(name) for _, name in reversed(generations)] + [self.path]
-        entries = []
-        for path in paths:
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                entries.append(_Entry(path, (st.st_dev, st.st_ino), st.st_size))
-        return entries
-
     def _open_first(self) -> bool:
-        chain = self._chain()
-        if not chain:
+        files = chain.list_chain(self.path)
+        if not files:
             return False
         resume, self._resume = self._resume, None
         if resume is not None:
-            same = [entry for entry in chain if entry.identity == resume.identity]
-            for entry in same + [entry for entry in chain if entry.identity != resume.identity]:
+            same = [entry for entry in files if entry.identity == resume.identity]
+            for entry in same + [entry for entry in files if entry.identity != resume.identity]:
                 if self._open_at(entry, resume.offset, resume.head_len, resume.head_sha256):
                     if entry.identity != resume.identity:
                         log.warning("resuming in a copy of the checkpointed file", extra={"file": str(entry.path)})
@@ -291,105 +158,59 @@ class Tailer:
             self._truncated_on_open = bool(same)
             log.warning(
                 "the checkpointed source file is gone or was truncated; starting from the oldest file",
-                extra={"file": str(chain[0].path), "offset": resume.offset},
+                extra={"file": str(files[0].path), "offset": resume.offset},
             )
             if not same:
-                self._count_gap(resume.ino, chain[0], read_to=resume.offset)
-        for entry in chain:
-            if self._open_at(entry, 0, 0, hashlib.sha256(b"").hexdigest()):
+                self._count_gap(resume.ino, files[0], read_to=resume.offset)
+        for entry in files:
+            if self._open_at(entry, 0, 0, EMPTY_SHA256):
                 log.info("following the source", extra={"file": str(entry.path)})
                 return True
         self._resume = resume  # every file vanished between the listing and the open: try again later
         return False
 
-    def _open_at(self, entry: _Entry, offset: int, head_len: int, head_sha256: str) -> bool:
+    def _open_at(self, entry: ChainFile, offset: int, head_len: int, head_sha256: str) -> bool:
         """Open `entry` at `offset` if it is still that file and holds the fingerprinted bytes up to there."""
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
         try:
-            st = os.fstat(fd)
-            head = os.pread(fd, head_len, 0)
-            fits = (
-                (st.st_dev, st.st_ino) == entry.identity
-                and st.st_size >= offset
-                and len(head) == head_len
-                and hashlib.sha256(head).hexdigest() == head_sha256
-                and (offset == 0 or os.pread(fd, 1, offset - 1) == b"\n")
-            )
+            head = head_at(fd, entry.identity, offset, head_len, head_sha256)
         except OSError:
             os.close(fd)
             raise
-        if not fits:
+        if head is None:
             os.close(fd)
             return False
         self.close()
         self._fd, self._identity, self._opened_as = fd, entry.identity, entry.path
-        self.offset = self._read_pos = offset
-        self._partial, self._long, self._head = b"", None, head
+        self._read_pos = offset
+        self._framer.reset(offset)
+        self._head = head
         return True
 
-    def _ready_successor(self) -> _Entry | None:
-        """The file to move to once ours is read to its end, when ours is rotated and the next one is ready.
+    def _ready_successor(self) -> ChainFile | None:
+        """The file to move to once ours is read to its end (chain.successor); notes the later files' bytes."""
+        successor = chain.successor(self.path, self._identity)
+        self._later_bytes = successor.later_bytes
+        return successor.ready
 
-        The next file is ready when it has data or is itself rotated: a writer that rotates by rename writes
-        its last line to the old file before the first to the new one, so seeing the new one non-empty
-        before reading the old one to its end means nothing more will be added to the old one.
-        """
-        self._later_bytes = 0
-        try:
-            st = os.stat(self.path)
-            at_path: FileId | None = (st.st_dev, st.st_ino)
-        except FileNotFoundError:
-            at_path = None
-        if at_path == self._identity:
-            return None
-        chain = self._chain()
-        identities = [entry.identity for entry in chain]
-        # Ours rotated out of the chain (deleted): every file left is newer.
-        later = chain[identities.index(self._identity) + 1 :] if self._identity in identities else chain
-        self._later_bytes = sum(entry.size for entry in later)
-        if not later:
-            return None
-        successor = later[0]
-        return successor if successor.size > 0 or successor.path != self.path else None
-
-    def _switch_to(self, successor: _Entry, parts: list[Lines | Rejected]) -> bool:
-        leftover = self._leftover()
+    def _switch_to(self, successor: ChainFile, parts: list[Lines | Rejected]) -> bool:
+        leftover = self._framer.leftover()
         previous = self._opened_as
-        self._previous_ino = self._identity[1]
-        if not self._open_at(successor, 0, 0, hashlib.sha256(b"").hexdigest()):
+        previous_ino = self._identity[1]
+        if not self._open_at(successor, 0, 0, EMPTY_SHA256):
             return False  # renamed again meanwhile: look again on the next read
         if leftover is not None:
             parts.append(leftover)
-        self._count_gap(self._previous_ino, successor, read_to=None)
+        self._count_gap(previous_ino, successor, read_to=None)
         log.info("source rotated", extra={"finished": str(previous), "next": str(successor.path)})
         return True
 
-    def _count_gap(self, from_ino: int, successor: _Entry, *, read_to: int | None) -> None:
-        """Count, log and report the bytes the writer deleted between the file we leave and `successor`.
-
-        The writer's rotation ledger (podkit.rotation) says which generations lay between them; `read_to` is
-        how far we had read the file we leave when it is gone (a restart), None when we read it to its end.
-        """
-        gap = rotation.gap(rotation.load(self.path), from_ino, successor.identity[1])
-        if gap is None:
-            if read_to is not None:
-                log.error(
-                    "the checkpointed source file is gone and the rotation ledger cannot tell what was lost",
-                    extra={"next": str(successor.path)},
-                )
-            return
-        lost = gap.skipped_bytes
-        if read_to is not None and gap.first_size is not None:
-            lost += max(0, gap.first_size - read_to)
-        if lost or gap.generations:
-            self._lost += lost
-            log.error(
-                "source files were deleted before they were read: events lost",
-                extra={"lost_bytes": lost, "skipped_generations": gap.generations, "next": str(successor.path)},
-            )
+    def _count_gap(self, from_ino: int, successor: ChainFile, *, read_to: int | None) -> None:
+        """Add to this read's lost bytes what the writer deleted between the file we leave and `successor`."""
+        self._lost += chain.lost_between(self.path, from_ino, successor, read_to=read_to)
 
     def _was_truncated(self, size: int) -> bool:
         if size < self._read_pos:
@@ -401,7 +222,7 @@ class Tailer:
         """Continue in the file's copy if logrotate left one (copytruncate), else read it again from 0."""
         position = self._fingerprinted()  # the file now holds other bytes: use the head read before
         if position.offset > 0:
-            for entry in reversed(self._chain()):
+            for entry in reversed(chain.list_chain(self.path)):
                 if entry.identity != self._identity and self._open_at(
                     entry, position.offset, position.head_len, position.head_sha256
                 ):
@@ -411,5 +232,6 @@ class Tailer:
                     )
                     return
         log.warning("source truncated in place; reading it again from the start", extra={"file": str(self.path)})
-        self.offset = self._read_pos = 0
-        self._partial, self._long, self._head = b"", None, b""
+        self._read_pos = 0
+        self._framer.reset(0)
+        self._head = b""
