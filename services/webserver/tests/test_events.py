@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema
 import pytest
 from podkit import rotation
-from webserver.events import EventWriteError, EventWriter, Reason, build_event, encode_event
+from webserver.events import Reason, build_event, encode_event
+from webserver.eventwriter import EventWriteError, EventWriter
 
 
 def event_line(username: str | None = "alice") -> bytes:
