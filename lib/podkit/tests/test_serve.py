@@ -7,17 +7,17 @@ that, the control fails and the helper can go).
 
 from __future__ import annotations
 
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
-# A tiny app; "helper" serves it through podkit.serve, "plain" with uvicorn's own Server.run.
+# A tiny app on a uvicorn.Server subclass (as a service has: the ambassador's logs where it listens) that,
+# once it listens, gets the stop signal as `kill` would send it. "helper" runs it through podkit.serve,
+# "plain" with uvicorn's own Server.run.
 SCRIPT = """
+import signal
 import sys
 import uvicorn
 from podkit.serve import serve
@@ -28,48 +28,28 @@ async def app(scope, receive, send):
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
 
-server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, loop="uvloop", lifespan="on"))
+class SignalledServer(uvicorn.Server):
+    async def startup(self, sockets=None):
+        await super().startup(sockets)
+        assert self.started
+        signal.raise_signal(int(sys.argv[2]))
+
+server = SignalledServer(uvicorn.Config(app, host="127.0.0.1", port=0, loop="uvloop", lifespan="on"))
 serve(server) if sys.argv[1] == "helper" else server.run()
 print("returned", flush=True)
 """
 
 
 def _serve_then_signal(mode: str, signum: int) -> tuple[int, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, mode],
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode, str(int(signum))],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        timeout=30,
+        check=False,
     )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    seen: list[str] = []
-    try:
-        deadline = time.monotonic() + 20
-        while not any("Uvicorn running on" in line for line in seen):
-            assert time.monotonic() < deadline, f"the server did not start: {seen}"
-            assert process.poll() is None, f"the server exited: {seen}"
-            try:
-                seen.append(lines.get(timeout=0.2))
-            except queue.Empty:
-                continue
-        process.send_signal(signum)
-        code = process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)  # the process has exited: its output ends
-    while not lines.empty():
-        seen.append(lines.get())
-    return code, "".join(seen)
+    return result.returncode, result.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
