@@ -12,9 +12,10 @@ import httpx
 import jsonschema
 import pytest
 from fastapi import FastAPI
-from webserver.app import Services, create_app
+from webserver.app import create_app
 from webserver.config import Argon2Params, Settings
 from webserver.passwords import make_hasher
+from webserver.services import Services
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((REPO / "contracts" / "login-event.schema.json").read_text())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from podkit.config import ConfigError
@@ -72,3 +74,38 @@ def test_python_m_webserver_exits_2_on_a_bad_port() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "config error: WEB_PORT: must be a whole number, got 'eighty'"
+
+
+class _Recording(dict[str, str]):
+    """An environment that remembers every variable asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.asked.add(key)
+        return super().__contains__(key)
+
+
+def test_the_readme_table_names_every_variable_the_settings_read() -> None:
+    """config.py's docstring sends readers to the README's webserver table for the defaults: it must be whole."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    table = readme.split("\n### webserver\n", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    asked: set[str] = set()
+    for extra in ({}, {"REDIS_URL": "redis://127.0.0.1:6379/0"}):
+        environ = _Recording({"SESSION_KEY": KEY, **extra})
+        Settings.from_env(environ)
+        asked |= environ.asked
+    assert "ARGON2_MAX_WAITING" in asked  # the recording sees what the settings read
+    assert asked - named == set()

@@ -1,24 +1,22 @@
-"""`python -m webserver`: settings from the environment, JSON logs, then uvicorn until SIGTERM/SIGINT."""
+"""`python -m webserver`: settings from the environment, JSON logs, then uvicorn until SIGTERM/SIGINT.
+
+podkit.serve runs the server: a SIGTERM ends in a graceful stop and exit code 0.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-from types import FrameType
 
 import uvicorn
 from podkit import jsonlog
 from podkit.config import load_or_exit
+from podkit.serve import serve
 
 from webserver.app import create_app
 from webserver.config import Settings
 from webserver.users import check_users_file
 
 SERVICE = "webserver"
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """Uvicorn re-raises the stop signal after its graceful shutdown; landing here lets us exit 0."""
 
 
 def main() -> None:
@@ -39,9 +37,7 @@ def main() -> None:
         log_config=jsonlog.uvicorn_log_config(SERVICE, settings.log_level),
         timeout_graceful_shutdown=10,
     )
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _ignore)
-    uvicorn.Server(config).run()
+    serve(uvicorn.Server(config))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The webserver's settings, read once from the environment (see docs/design.md for the defaults)."""
+"""The webserver's settings, read once from the environment (defaults and meaning: the README's "Configuration",
+"webserver" table; ARGON2_* is read by the users CLI too)."""
 
 from __future__ import annotations
 

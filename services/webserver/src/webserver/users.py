@@ -1,33 +1,25 @@
-"""The users file (`username:$argon2id$...` per line) and the CLI that writes it.
+"""The users file (`username:$argon2id$...` per line): parsing it, and the store that reloads it.
 
 The file is usually a mounted Kubernetes Secret: an update swaps a symlink, so the store compares the
 `stat` of the path (following links) and reloads when it changes. A file that does not parse is refused
 as a whole and the previous users stay: half a user list is worse than a stale one.
 
-CLI: `python -m webserver.users add --file F USERNAME` (password on stdin, or asked twice on a terminal)
-and `python -m webserver.users hash` (a password on stdin, the hash on stdout).
+The CLI that writes the file is webserver.users_cli; `python -m webserver.users` runs it.
 """
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import logging
 import os
 import re
 import stat
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError
-from podkit.config import ConfigError, exit_on_config_error
-from podkit.files import write_atomic
-
-from webserver.config import Argon2Params
-from webserver.passwords import MAX_PASSWORD_CHARS, make_hasher, password_bytes
+from podkit.config import ConfigError
 
 log = logging.getLogger("webserver.users")
 
@@ -165,69 +157,7 @@ class UsersStore:
         return changed
 
 
-# --- the CLI -----------------------------------------------------------------------------------------------
+if __name__ == "__main__":  # `python -m webserver.users ...`, the command the docs give, is the CLI's
+    from webserver.users_cli import main
 
-
-def _read_password() -> str:
-    """Asked twice without echo on a terminal; otherwise the first line of stdin (for scripts)."""
-    if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != first:
-            raise SystemExit("error: the passwords differ")
-        password = first
-    else:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    if not password:
-        raise SystemExit("error: empty password")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise SystemExit(f"error: the password is longer than {MAX_PASSWORD_CHARS} characters")
-    return password
-
-
-def _hash(password: str) -> str:
-    with exit_on_config_error():
-        params = Argon2Params.from_env(os.environ)
-    return make_hasher(params).hash(password_bytes(password))
-
-
-def _add(path: Path, username: str, replace: bool) -> str:
-    if not USERNAME_RE.fullmatch(username):
-        raise SystemExit("error: the username must match [A-Za-z0-9._@-]{1,64}")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
-    try:
-        parse_users("\n".join(lines))
-    except UsersFileError as exc:
-        raise SystemExit(f"error: {path}: {exc}") from None
-    existing = [i for i, line in enumerate(lines) if line.strip().partition(":")[0] == username]
-    if existing and not replace:
-        raise SystemExit(f"error: {username!r} is already in {path} (use --replace to change the password)")
-    entry = f"{username}:{_hash(_read_password())}"
-    if existing:
-        lines[existing[0]] = entry
-    else:
-        lines.append(entry)
-    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
-    return "updated" if existing else "added"
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m webserver.users", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add", help="add a user (password from stdin, or asked twice on a terminal)")
-    add.add_argument("--file", required=True, type=Path, help="the users file (created if missing)")
-    add.add_argument("--replace", action="store_true", help="change the password of an existing user")
-    add.add_argument("username")
-    commands.add_parser("hash", help="read a password on stdin, print its argon2id hash")
-    args = parser.parse_args(argv)
-    if args.command == "hash":
-        print(_hash(_read_password()))
-    else:
-        what = _add(args.file, args.username, args.replace)
-        print(f"{what} {args.username} in {args.file}", file=sys.stderr)
-
-
-if __name__ == "__main__":
     main()
