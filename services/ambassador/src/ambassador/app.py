@@ -199,6 +199,9 @@ class Ambassador:
             return 431, await send_error(send, 431, "request headers too large", request_id, head=is_head), None
         if head.problem is not None:
             return 400, await send_error(send, 400, head.problem, request_id, head=is_head), None
+        if method in REFUSED_METHODS:
+            headers = [(b"allow", FORWARDED_METHODS)]
+            return 405, await send_error(send, 405, f"{method} is not supported", request_id, headers), None
         extensions = scope.get("extensions")
         if extensions and REQUEST_TARGET in extensions:
             target = extensions[REQUEST_TARGET]["target"]
@@ -207,9 +210,6 @@ class Ambassador:
             if not target.startswith((b"http://", b"https://")) or not absolute_target_allowed(target, head.host):
                 error = "request target must be a path on this host (this is not a forward proxy)"
                 return 400, await send_error(send, 400, error, request_id, head=is_head), None
-        if method in REFUSED_METHODS:
-            headers = [(b"allow", FORWARDED_METHODS)]
-            return 405, await send_error(send, 405, f"{method} is not supported", request_id, headers), None
         path: str = scope["path"]
         if path in LOCAL_PATHS:
             return await self._local(path, method, send, request_id)

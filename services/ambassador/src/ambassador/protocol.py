@@ -8,8 +8,9 @@ finished checking the head, so the checks that decide the message's framing are 
    puts only `/x` in the scope (path and raw_path) and drops the authority, so an ASGI app cannot tell
    it from `GET /x`. The ambassador refuses absolute-form targets naming another host, so this records
    the raw target of any request whose target does not start with `/`, as
-   `scope["extensions"]["ambassador.request_target"]["target"]`. `OPTIONS *` (asterisk-form, which
-   uvicorn cannot parse) reaches the app as `/` with the target `*` recorded there.
+   `scope["extensions"]["ambassador.request_target"]["target"]`. `OPTIONS *` and `CONNECT host:port`
+   (asterisk- and authority-form, which uvicorn cannot parse) reach the app as `/` with the target there,
+   so that the app answers them (200 with Allow, 405 with Allow) rather than uvicorn's plain 400.
 2. Bounds on the request head: a target over MAX_URL_BYTES gets 414, a head over MAX_HEADER_BYTES plus
    the target's allowance gets 431, both before it is buffered whole, and the connection is closed.
    (The app answers heads over MAX_HEADER_BYTES with 431 and the request id.)
@@ -124,7 +125,8 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
             {INFORMATIONAL: self._informational} if self.parser.get_http_version() == "1.1" else {}
         )
         if url[:1] != b"/":
-            self.url = b"/" if url == b"*" else url  # uvicorn cannot parse `*`; the app sees the target
+            if url == b"*" or self.parser.get_method() == b"CONNECT":
+                self.url = b"/"  # uvicorn cannot parse `*` nor `host:port`: the app sees the target here
             extensions[REQUEST_TARGET] = {"target": url}
         self._reading_body = True
         self._arm(self.body_timeout)
