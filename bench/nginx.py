@@ -58,6 +58,8 @@ def _listening(port: int) -> bool:
 class NginxProxy:
     """`with NginxProxy(upstream_port) as proxy:` nginx on `proxy.port` until the block ends."""
 
+    conf = _CONF  # the configuration template (bench/ceiling.py has one for a static file server)
+
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.port = free_port()
@@ -75,7 +77,7 @@ class NginxProxy:
         prefix = Path(self._tmp.name)
         (prefix / "tmp").mkdir()
         conf = prefix / "nginx.conf"
-        conf.write_text(_CONF.format(prefix=prefix, upstream_port=self.upstream_port, port=self.port))
+        conf.write_text(self.conf.format(prefix=prefix, upstream_port=self.upstream_port, port=self.port))
         self._process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
             stdout=subprocess.DEVNULL,

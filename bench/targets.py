@@ -36,6 +36,9 @@ TARGETS = (
     Target("backfill: adapter", ("backfill", "adapter", "events_per_s"), ">=", 10_000, 20_000, "events/s"),
     Target("backfill: sidecar peak RSS", ("backfill", "sidecar", "peak_rss_mb"), "<=", 200, None, "MB"),
     Target("backfill: adapter peak RSS", ("backfill", "adapter", "peak_rss_mb"), "<=", 200, None, "MB"),
+    # issue 8: the proxy's own ceiling, in front of a static file (bench/ceiling.py)
+    Target("ceiling: ambassador/nginx, 32 connections", ("ceiling", "ratios", "ambassador_nginx_32"), ">=", 0.25, 0.4),
+    Target("ceiling: ambassador errors, 1,000 connections", ("ceiling", "held", "1000", "errors_total"), "<=", 0),
 )
 
 

@@ -125,6 +125,20 @@ def test_a_request_with_an_unknown_framing_never_reaches_the_upstream(
     assert json.loads(body)["request_id"] == headers["x-request-id"][0]
 
 
+def test_a_refusal_pipelined_after_a_request_follows_its_response(amb: Ambassador, hostile: HostileUpstream) -> None:
+    """Responses leave in request order: a request refused by the HTTP layer while an earlier one is being
+    answered is refused after that answer, and is the last thing on the connection."""
+    path = f"/te-pipelined-{uuid.uuid4().hex}"
+    first = b"GET /ok HTTP/1.1\r\nHost: pod\r\n\r\n"
+    second = b"POST %b HTTP/1.1\r\nHost: pod\r\nTransfer-Encoding: gzip\r\n\r\n" % path.encode()
+    reply = exchange(amb.port, first + second + b"GET /ok HTTP/1.1\r\nHost: pod\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert reply.count(b"HTTP/1.1 ") == 2
+    status, headers, _ = split(reply[reply.index(b"HTTP/1.1 ", 1) :])
+    assert (status, headers["connection"]) == (400, ["close"])
+    assert not forwarded(hostile, amb, path)
+
+
 @pytest.mark.parametrize("path", ["/extra-after-length", "/extra-after-204", "/extra-after-chunked"])
 def test_bytes_after_the_response_are_discarded_and_the_connection_not_reused(
     amb: Ambassador, hostile: HostileUpstream, path: str
