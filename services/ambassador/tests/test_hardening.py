@@ -139,6 +139,18 @@ def test_a_refusal_pipelined_after_a_request_follows_its_response(amb: Ambassado
     assert not forwarded(hostile, amb, path)
 
 
+def test_a_malformed_chunked_body_is_400_at_once(amb: Ambassador) -> None:
+    """A parser error in the body of the request being forwarded: answered and closed now, not after a timeout."""
+    request = get("/ok", method=b"POST", extra=b"Transfer-Encoding: chunked\r\n") + b"5\r\nhello\r\nzz\r\n"
+    with socket.create_connection(("127.0.0.1", amb.port), timeout=DEADLINE) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):  # CLIENT_BODY_TIMEOUT is 1 s here: a hang would end in a close, no 400
+            reply += chunk
+    status, headers, _ = split(reply)
+    assert (status, headers["connection"]) == (400, ["close"])
+
+
 @pytest.mark.parametrize("path", ["/extra-after-length", "/extra-after-204", "/extra-after-chunked"])
 def test_bytes_after_the_response_are_discarded_and_the_connection_not_reused(
     amb: Ambassador, hostile: HostileUpstream, path: str

@@ -200,10 +200,14 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
         ) + b"x-request-id: %b\r\nconnection: close\r\n\r\n%b" % (request_id, body)
         self._deadline = 0.0
         self._head_bytes = -1
-        if self.cycle is not None and not self.cycle.response_complete:
+        in_flight = self.cycle is not None and not self.cycle.response_complete
+        if self.pipeline or (in_flight and not self._reading_body):
             self.flow.pause_reading()  # an earlier response is on its way: the refusal follows it
             return
-        self._write_refusal()
+        if in_flight and self.cycle.response_started:
+            self.transport.close()  # this request's own response has begun: too late for another, cut it
+            return
+        self._write_refusal()  # about this request (its head or its body): the app's answer, if any, is void
         if status != 408:
             self.logger.warning("request refused by the HTTP layer", extra={"status": status, "error": error})
 
