@@ -25,8 +25,9 @@ from types import TracebackType
 from typing import Any
 
 from bench import wrk
-from bench.nginx import NginxProxy
+from bench.nginx import CONF_HEAD, NginxProxy
 from bench.pod import http_ok
+from bench.proxy import interleaved
 from bench.system import free_port, mb, proc_status_kib, wait_for
 
 PATH = "/static.html"
@@ -34,26 +35,18 @@ PATH = "/static.html"
 STATIC_BODY = b"<!doctype html><title>static</title>\n" + b"<p>a small static file from the upstream</p>\n" * 13
 TARGETS = ("ambassador", "nginx")
 
-_STATIC_CONF = """
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/tmp/body;
-  proxy_temp_path {prefix}/tmp/proxy;
-  fastcgi_temp_path {prefix}/tmp/fastcgi;
-  uwsgi_temp_path {prefix}/tmp/uwsgi;
-  scgi_temp_path {prefix}/tmp/scgi;
+_STATIC_CONF = (
+    CONF_HEAD
+    + """
   server {{
     listen 127.0.0.1:{port};
+    access_log off;
     keepalive_requests 10000000;
     location / {{ root {prefix}/www; }}
   }}
 }}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -183,28 +176,11 @@ def measure(profile_name: str, work: Path) -> dict[str, Any]:
         NginxProxy(upstream.port) as nginx,
         AmbassadorProcess(upstream.port, work / "ambassador.log") as amb,
     ):
-        bases = {"upstream": upstream.url, "ambassador": amb.url, "nginx": nginx.url}
-        for target, base in bases.items():
-            if not http_ok(base + PATH):
-                raise RuntimeError(f"GET {PATH} via {target} does not answer 200")
-        rounds: dict[str, dict[int, list[wrk.WrkResult]]] = {t: {c: [] for c in profile.connections} for t in TARGETS}
-        for index in range(profile.rounds):
-            order = TARGETS[index % 2 :] + TARGETS[: index % 2]
-            for connections in profile.connections:
-                for target in order:
-                    url = bases[target] + PATH
-                    if profile.warmup_seconds:
-                        wrk.run(url, target=target, connections=connections, seconds=profile.warmup_seconds)
-                    rounds[target][connections].append(
-                        wrk.run(url, target=target, connections=connections, seconds=profile.seconds)
-                    )
+        if not http_ok(upstream.url + PATH):
+            raise RuntimeError(f"GET {PATH} of the static upstream does not answer 200")
+        bases = {"ambassador": amb.url, "nginx": nginx.url}
+        runs = interleaved(bases, PATH, profile.connections, profile.rounds, profile.seconds, profile.warmup_seconds)
         held = {str(c): _held(amb, c, profile.held_seconds) for c in profile.held_connections}
-    runs: dict[str, dict[str, Any]] = {}
-    for target, by_connections in rounds.items():
-        runs[target] = {}
-        for connections, results in by_connections.items():
-            median = sorted(results, key=lambda r: r.rps)[len(results) // 2]
-            runs[target][str(connections)] = {**median.as_dict(), "rounds_rps": [r.rps for r in results]}
     ratios = {}
     for c in profile.connections:
         paired = [

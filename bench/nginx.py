@@ -16,7 +16,8 @@ from types import TracebackType
 
 from bench.system import free_port, nginx_binary, wait_for
 
-_CONF = """
+# everything up to the http block's own servers (bench/ceiling.py adds a static file server to it)
+CONF_HEAD = """
 worker_processes 1;
 daemon off;
 pid {prefix}/nginx.pid;
@@ -28,7 +29,10 @@ http {{
   proxy_temp_path {prefix}/tmp/proxy;
   fastcgi_temp_path {prefix}/tmp/fastcgi;
   uwsgi_temp_path {prefix}/tmp/uwsgi;
-  scgi_temp_path {prefix}/tmp/scgi;
+  scgi_temp_path {prefix}/tmp/scgi;"""
+_CONF = (
+    CONF_HEAD
+    + """
   upstream web {{
     server 127.0.0.1:{upstream_port};
     keepalive 64;
@@ -45,6 +49,7 @@ http {{
   }}
 }}
 """
+)
 
 
 def _listening(port: int) -> bool:
