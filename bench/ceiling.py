@@ -208,7 +208,10 @@ def markdown(results: dict[str, Any]) -> list[str]:
         return [f"Not measured: {ceiling.get('error') if isinstance(ceiling, dict) else 'not run'}"]
     lines = [
         f"{ceiling['endpoint']}, {ceiling['tool']}, {ceiling['profile']['rounds']} interleaved round(s) of "
-        f"{ceiling['profile']['seconds']:g} s. Load average at the end: "
+        f"{ceiling['profile']['seconds']:g} s; each proxy one process with its defaults (the ambassador: "
+        "`python -m ambassador`, access log on; nginx: one worker, buffered access log, `keepalive 64` upstream), "
+        "the figure the median round, the ratio the median of the rounds' ratios. Then the ambassador alone holds "
+        "256 and 1,000 connections open (wrk -c N) while its RSS is sampled every 50 ms. Load average at the end: "
         f"{', '.join(str(x) for x in ceiling['load_average_at_end'])}.",
         "",
         "| connections | proxy | requests/s | ambassador / nginx | p50 ms | p99 ms | errors |",
