@@ -152,9 +152,11 @@ def test_a_refusal_pipelined_after_a_request_follows_its_response(amb: Ambassado
     assert not forwarded(hostile, amb, path)
 
 
-def test_a_malformed_chunked_body_is_400_at_once(amb: Ambassador) -> None:
-    """A parser error in the body of the request being forwarded: answered and closed now, not after a timeout."""
-    request = get("/ok", method=b"POST", extra=b"Transfer-Encoding: chunked\r\n") + b"5\r\nhello\r\nzz\r\n"
+def test_a_malformed_chunked_body_is_400_at_once(amb: Ambassador, hostile: HostileUpstream) -> None:
+    """A parser error in the body of the request being forwarded: answered and closed now, not after a
+    timeout; the upstream, which got the head and the first chunk, never gets a whole request."""
+    path = f"/broken-chunks-{uuid.uuid4().hex}"
+    request = get(path, method=b"POST", extra=b"Transfer-Encoding: chunked\r\n") + b"5\r\nhello\r\nzz\r\n"
     with socket.create_connection(("127.0.0.1", amb.port), timeout=DEADLINE) as sock:
         sock.sendall(request)
         reply = b""
@@ -162,6 +164,7 @@ def test_a_malformed_chunked_body_is_400_at_once(amb: Ambassador) -> None:
             reply += chunk
     status, headers, _ = split(reply)
     assert (status, headers["connection"]) == (400, ["close"])
+    assert not forwarded(hostile, amb, path)  # the hostile upstream records a request once its body is whole
 
 
 @pytest.mark.parametrize("path", ["/extra-after-length", "/extra-after-204", "/extra-after-chunked"])
