@@ -272,6 +272,12 @@ def test_an_http10_client_gets_a_body_delimited_by_close_never_chunked(amb: Amba
     assert body == b"abcdef"
 
 
+def test_an_http10_client_with_an_absolute_target_is_served(amb: Ambassador) -> None:
+    reply = exchange(amb.port, b"GET http://pod/unknown-length HTTP/1.0\r\nHost: pod\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert split(reply)[2] == b"abcdef"
+
+
 def test_an_http11_client_still_gets_chunked(amb: Ambassador) -> None:
     _, headers, body = split(exchange(amb.port, get("/unknown-length")))
     assert headers["transfer-encoding"] == ["chunked"]

@@ -241,7 +241,8 @@ class Ambassador:
         query: bytes = scope["query_string"]
         target: bytes = scope["raw_path"] + b"?" + query if query else scope["raw_path"]
         extensions = scope.get("extensions")
-        informational = _Informational(extensions[INFORMATIONAL]["send"]) if extensions else None
+        writer = extensions.get(INFORMATIONAL) if extensions else None  # HTTP/1.1 clients only
+        informational = _Informational(writer["send"]) if writer else None
         try:
             response = await self.upstream.send(self.upstream.request(method, target, headers, body, informational))
         except Exception as exc:
