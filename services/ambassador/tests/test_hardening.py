@@ -284,12 +284,23 @@ def test_an_http11_client_still_gets_chunked(amb: Ambassador) -> None:
     assert dechunk(body) == b"abcdef"
 
 
-def test_a_target_over_the_limit_is_414(amb: Ambassador, hostile: HostileUpstream) -> None:
-    path = "/long-" + "a" * 9000  # MAX_URL_BYTES: 8192
+@pytest.mark.parametrize("size", [9000, 20_000])  # under and over MAX_HEADER_BYTES + MAX_URL_BYTES (12,288 here)
+def test_a_target_over_the_limit_is_414(amb: Ambassador, hostile: HostileUpstream, size: int) -> None:
+    path = "/long-" + "a" * size  # MAX_URL_BYTES: 8192
     status, headers, _ = split(exchange(amb.port, get(path)))
     assert status == 414
     assert headers["connection"] == ["close"]
     assert not forwarded(hostile, amb, path)
+
+
+def test_an_endless_target_is_414_before_it_is_buffered(amb: Ambassador) -> None:
+    """A target that never ends is refused once the head passes its bound, and as a target, not a header."""
+    with socket.create_connection(("127.0.0.1", amb.port), timeout=DEADLINE) as sock:
+        sock.sendall(b"GET /" + b"a" * 20_000)  # no end of line: the head stays incomplete
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert split(reply)[0] == 414
 
 
 @pytest.mark.parametrize("request_line", [b"CONNECT pod:443 HTTP/1.1", b"TRACE /trace HTTP/1.1"])

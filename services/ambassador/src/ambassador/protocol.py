@@ -12,7 +12,8 @@ finished checking the head, so the checks that decide the message's framing are 
    (asterisk- and authority-form, which uvicorn cannot parse) reach the app as `/` with the target there,
    so that the app answers them (200 with Allow, 405 with Allow) rather than uvicorn's plain 400.
 2. Bounds on the request head: a target over MAX_URL_BYTES gets 414, a head over MAX_HEADER_BYTES plus
-   the target's allowance gets 431, both before it is buffered whole, and the connection is closed.
+   the target's allowance gets 431 (or 414 if the target is what made it so), a head past that bound
+   before it is buffered whole, and the connection is closed.
    (The app answers heads over MAX_HEADER_BYTES with 431 and the request id.)
 3. Framing (RFC 9112 section 6): a Transfer-Encoding other than `chunked` alone gets 400 (chunked not
    final, or an HTTP/1.0 message) or 501 (a coding before chunked that we do not decode), and the
@@ -107,14 +108,11 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._arm(self.header_timeout)
 
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
+    def on_headers_complete(self) -> None:
+        self._head_bytes = -1
         if len(self.url) > self.max_url_bytes:
             self._refuse(414, "request target too long")
             raise _Refused()
-
-    def on_headers_complete(self) -> None:
-        self._head_bytes = -1
         problem = _framing_problem(self.headers, self.parser.get_http_version()) if self._has_te() else None
         if problem is not None:
             self._refuse(*problem)
@@ -148,7 +146,11 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
         if self._head_bytes >= 0:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes and not self.transport.is_closing() and self._refusal is None:
-                self._refuse(431, "request headers too large")
+                # the head is still incomplete: uvicorn holds its target in self.url as it is parsed
+                if len(self.url) > self.max_url_bytes:
+                    self._refuse(414, "request target too long")
+                else:
+                    self._refuse(431, "request headers too large")
 
     # timeouts
     def _arm(self, seconds: float) -> None:
