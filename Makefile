@@ -32,7 +32,7 @@ test: install test-env ## all tests (as root it first installs the engines the c
 
 test-env: ## as root: install what the peer, container and pod tests need (idempotent, fast when present)
 	@if [ "$$(id -u)" != 0 ]; then echo "test-env: not root, using the engines already here"; \
-	else for script in ops/ci-peers.sh ops/ci-containers.sh ops/ci-k8s.sh; do [ ! -x $$script ] || ./$$script || exit 1; done; fi
+	else for script in ops/ci-peers.sh ops/ci-containers.sh ops/ci-k8s.sh ops/ci-nginx.sh; do [ ! -x $$script ] || ./$$script || exit 1; done; fi
 
 test-unit: install ## the unit tests of podkit and the services only
 	$(PY) -m pytest lib/*/tests services

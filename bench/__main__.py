@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import backfill, footprint, logins, overload, pipeline, proxy, report, targets
+from bench import backfill, ceiling, footprint, logins, overload, pipeline, proxy, report, targets
 from bench.pod import BenchPod
 from bench.profile import PROFILES, Profile
 from bench.system import REPO_ROOT, machine, versions
@@ -30,7 +30,7 @@ from bench.users import BenchUsers, write_users_file
 # the pod as `make run` starts it (its defaults: the ambassador's access log on), with the login rate limit out
 # of the way: the load comes from one client
 POD_ENV = {"LOGIN_RATE_PER_MINUTE": "1000000", "LOGIN_BURST": "1000000"}
-SECTIONS = ("footprint", "proxy", "logins", "pipeline", "backfill", "overload")
+SECTIONS = ("footprint", "proxy", "logins", "pipeline", "backfill", "overload", "ceiling")
 
 
 def _say(message: str) -> None:
@@ -113,6 +113,8 @@ def run(profile: Profile, args: argparse.Namespace) -> dict[str, Any]:
                 for name in ("footprint", "proxy", "logins", "pipeline", "pipeline_logins"):
                     if name in wanted or (name == "pipeline_logins" and "pipeline" in wanted):
                         results.setdefault(name, {"error": f"the pod did not run: {exc}"})
+        if "ceiling" in wanted:  # issue 8: the proxy against a fast upstream, no pod
+            _section(results, "ceiling", lambda: ceiling.measure(profile.name, work / "ceiling"))
         if "backfill" in wanted:
             _section(
                 results,

@@ -16,7 +16,8 @@ from types import TracebackType
 
 from bench.system import free_port, nginx_binary, wait_for
 
-_CONF = """
+# everything up to the http block's own servers (bench/ceiling.py adds a static file server to it)
+CONF_HEAD = """
 worker_processes 1;
 daemon off;
 pid {prefix}/nginx.pid;
@@ -28,7 +29,10 @@ http {{
   proxy_temp_path {prefix}/tmp/proxy;
   fastcgi_temp_path {prefix}/tmp/fastcgi;
   uwsgi_temp_path {prefix}/tmp/uwsgi;
-  scgi_temp_path {prefix}/tmp/scgi;
+  scgi_temp_path {prefix}/tmp/scgi;"""
+_CONF = (
+    CONF_HEAD
+    + """
   upstream web {{
     server 127.0.0.1:{upstream_port};
     keepalive 64;
@@ -45,6 +49,7 @@ http {{
   }}
 }}
 """
+)
 
 
 def _listening(port: int) -> bool:
@@ -57,6 +62,8 @@ def _listening(port: int) -> bool:
 
 class NginxProxy:
     """`with NginxProxy(upstream_port) as proxy:` nginx on `proxy.port` until the block ends."""
+
+    conf = _CONF  # the configuration template (bench/ceiling.py has one for a static file server)
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -75,7 +82,7 @@ class NginxProxy:
         prefix = Path(self._tmp.name)
         (prefix / "tmp").mkdir()
         conf = prefix / "nginx.conf"
-        conf.write_text(_CONF.format(prefix=prefix, upstream_port=self.upstream_port, port=self.port))
+        conf.write_text(self.conf.format(prefix=prefix, upstream_port=self.upstream_port, port=self.port))
         self._process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
             stdout=subprocess.DEVNULL,

@@ -20,32 +20,14 @@ TARGETS = ("direct", "ambassador", "nginx")
 def measure(pod: BenchPod, path: str, profile: Profile) -> dict[str, Any]:
     with NginxProxy(pod.web_port) as nginx:
         bases = {"direct": pod.web_url, "ambassador": pod.ambassador_url, "nginx": nginx.url}
-        for target, base in bases.items():
-            if not http_ok(base + path):
-                raise RuntimeError(f"GET {path} via {target} does not answer 200")
-        rounds: dict[str, dict[int, list[wrk.WrkResult]]] = {
-            t: {c: [] for c in profile.proxy_connections} for t in TARGETS
-        }
-        for index in range(profile.proxy_rounds):
-            order = TARGETS[index % 3 :] + TARGETS[: index % 3]
-            for connections in profile.proxy_connections:
-                for target in order:
-                    url = bases[target] + path
-                    if profile.proxy_warmup_seconds:
-                        wrk.run(url, target=target, connections=connections, seconds=profile.proxy_warmup_seconds)
-                    result = wrk.run(url, target=target, connections=connections, seconds=profile.proxy_seconds)
-                    rounds[target][connections].append(result)
-    runs: dict[str, dict[str, Any]] = {}
-    for target, by_connections in rounds.items():
-        runs[target] = {}
-        for connections, results in by_connections.items():
-            ordered = sorted(results, key=lambda r: r.rps)
-            median = ordered[len(ordered) // 2]
-            runs[target][str(connections)] = {
-                **median.as_dict(),
-                "rounds_rps": [r.rps for r in results],
-                "rounds_p50_ms": [r.latency_ms["p50"] for r in results],
-            }
+        runs = interleaved(
+            bases,
+            path,
+            profile.proxy_connections,
+            profile.proxy_rounds,
+            profile.proxy_seconds,
+            profile.proxy_warmup_seconds,
+        )
     return {
         "endpoint": f"GET {path}",
         "rounds": profile.proxy_rounds,
@@ -54,6 +36,39 @@ def measure(pod: BenchPod, path: str, profile: Profile) -> dict[str, Any]:
         "runs": runs,
         **_derived(runs, profile.proxy_connections),
     }
+
+
+def interleaved(
+    bases: dict[str, str], path: str, connections: tuple[int, ...], rounds: int, seconds: float, warmup: float
+) -> dict[str, dict[str, Any]]:
+    """wrk against `path` of each base URL at each connection count, `rounds` times in a rotated order:
+    runs[target][connections] is the median round, with every round's rate and p50."""
+    targets = tuple(bases)
+    for target, base in bases.items():
+        if not http_ok(base + path):
+            raise RuntimeError(f"GET {path} via {target} does not answer 200")
+    results: dict[str, dict[int, list[wrk.WrkResult]]] = {t: {c: [] for c in connections} for t in targets}
+    for index in range(rounds):
+        shift = index % len(targets)
+        order = targets[shift:] + targets[:shift]
+        for count in connections:
+            for target in order:
+                url = bases[target] + path
+                if warmup:
+                    wrk.run(url, target=target, connections=count, seconds=warmup)
+                results[target][count].append(wrk.run(url, target=target, connections=count, seconds=seconds))
+    runs: dict[str, dict[str, Any]] = {}
+    for target, by_connections in results.items():
+        runs[target] = {}
+        for count, measured in by_connections.items():
+            ordered = sorted(measured, key=lambda r: r.rps)
+            median = ordered[len(ordered) // 2]
+            runs[target][str(count)] = {
+                **median.as_dict(),
+                "rounds_rps": [r.rps for r in measured],
+                "rounds_p50_ms": [r.latency_ms["p50"] for r in measured],
+            }
+    return runs
 
 
 def _derived(runs: dict[str, dict[str, Any]], connections: tuple[int, ...]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench import ceiling
 from bench.targets import figure
 
 COLOURS = {"direct": "#4c72b0", "ambassador": "#dd8452", "nginx": "#55a868"}
@@ -26,9 +27,7 @@ def _n(value: Any, digits: int = 1) -> str:
 
 
 def _error(section: Any) -> str | None:
-    if not isinstance(section, dict) or not section:  # `--only` left it out
-        return "not run"
-    return section.get("error")
+    return section.get("error") if isinstance(section, dict) and section else "not run"  # {}: --only skipped it
 
 
 def targets_table(results: dict[str, Any]) -> list[str]:
@@ -231,6 +230,10 @@ def markdown(results: dict[str, Any], plot: Path | None, report: Path) -> str:
         "",
         *plot_line,
         *_proxy(results),
+        "",
+        "## The proxy's own ceiling (a static file upstream)",
+        "",
+        *ceiling.markdown(results),
         "",
         "## Logins",
         "",

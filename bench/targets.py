@@ -50,6 +50,9 @@ TARGETS = (
         for probe in ("ambassador", "webserver")
     ],
     Target("overload: normal user's logins that succeed", ("overload", "honest", "success_rate"), ">=", 0.9),
+    # issue 8: the proxy's own ceiling, in front of a static file (bench/ceiling.py)
+    Target("ceiling: ambassador/nginx, 32 connections", ("ceiling", "ratios", "ambassador_nginx_32"), ">=", 0.25, 0.4),
+    Target("ceiling: ambassador errors, 1,000 connections", ("ceiling", "held", "1000", "errors_total"), "<=", 0),
 )
 
 

@@ -64,6 +64,19 @@ FIGURES = [
         for probe in ("ambassador", "webserver")
     ],
     ("overload", "honest", "success_rate"),
+    # issue 8: the proxy's own ceiling (bench/ceiling.py)
+    *[
+        ("ceiling", "runs", target, str(connections), *key)
+        for target in ("ambassador", "nginx")
+        for connections in (1, 32, 256)
+        for key in (("rps",), ("latency_ms", "p50"), ("latency_ms", "p99"))
+    ],
+    *[("ceiling", "ratios", f"ambassador_nginx_{connections}") for connections in (1, 32, 256)],
+    *[
+        ("ceiling", "held", str(connections), key)
+        for connections in (256, 1000)
+        for key in ("rss_mb_max", "rps", "errors_total")
+    ],
 ]
 
 
@@ -114,7 +127,7 @@ def test_smoke_run_writes_every_figure_report_and_plot(tmp_path: Path) -> None:
     assert results["pipeline_logins"]["xml"]["missing"] == 0
     assert results["backfill"]["sidecar"]["complete"]
     assert results["backfill"]["adapter"]["complete"]
-    assert len(results["targets"]) == 16  # issue 5's 12 and issue 9's 4 (overload)
+    assert len(results["targets"]) == 18  # issue 5's 12, issue 9's 4 (overload), issue 8's 2 (ceiling)
     assert {row["status"] for row in results["targets"]} <= {"pass", "miss"}
     text = report.read_text()
     assert "## Against the targets of issue 5" in text

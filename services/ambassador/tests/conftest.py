@@ -255,14 +255,117 @@ def refused_port() -> Iterator[int]:
     sock.close()
 
 
+# What the hostile upstream answers, by request path (a second response glued to the first, for the
+# one-response-per-request tests; it would redirect the client and plant a cookie if it were read).
+SECOND = b"HTTP/1.1 302 Found\r\nSet-Cookie: session=evil\r\nLocation: /evil\r\nContent-Length: 4\r\n\r\nevil"
+HOSTILE_REPLIES = {
+    "/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/extra-after-length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a=good\r\n\r\nhello" + SECOND,
+    "/extra-after-204": b"HTTP/1.1 204 No Content\r\nSet-Cookie: a=good\r\n\r\n" + SECOND,
+    "/extra-after-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=good\r\n\r\n"
+    b"5\r\nhello\r\n0\r\n\r\n" + SECOND,
+    "/trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Evil, Set-Cookie\r\n\r\n"
+    b"5\r\nhello\r\n0\r\nX-Evil: 1\r\nSet-Cookie: session=evil\r\n\r\n",
+    "/huge-head": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"X-Pad-%d: %b\r\n" % (i, b"p" * 1000) for i in range(1024))
+    + b"Content-Length: 2\r\n\r\nok",
+    "/early-hints": b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/die-mid-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",  # then the connection ends
+    "/unknown-length": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n",
+}
+
+
+@dataclass(frozen=True)
+class Seen:
+    connection: int  # the upstream connection it came on, numbered from 1
+    method: str
+    path: str
+    head: bytes
+
+
+@dataclass
+class HostileUpstream:
+    """A raw HTTP/1.1 upstream that misbehaves on purpose (HOSTILE_REPLIES), on asyncio streams in a thread.
+
+    Besides those: /echo-head answers with the request head it got; /close-on-reuse answers the first
+    request of a connection and closes a reused connection after reading the request, without a word.
+    Every request it read is in `seen`.
+    """
+
+    port: int = 0
+    seen: list[Seen] = field(default_factory=list)
+    connections: int = 0
+
+    def paths(self) -> list[str]:
+        return [request.path for request in self.seen]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        connection, served = self.connections, 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                method, target = head.split(b" ", 2)[:2]
+                path = target.decode("latin-1").split("?")[0]
+                lowered = head.lower()
+                if b"\r\ncontent-length:" in lowered:
+                    length = int(lowered.split(b"\r\ncontent-length:")[1].split(b"\r\n")[0])
+                    await reader.readexactly(length)
+                elif b"\r\ntransfer-encoding: chunked" in lowered:
+                    while not (await reader.readuntil(b"\r\n\r\n")).endswith(b"0\r\n\r\n"):
+                        pass
+                self.seen.append(Seen(connection, method.decode(), path, head))
+                served += 1
+                if path == "/close-on-reuse" and served > 1:
+                    return
+                if path == "/echo-head":
+                    reply = b"HTTP/1.1 200 OK\r\nVia: 1.1 upstream-cache\r\nContent-Length: %d\r\n\r\n%b" % (
+                        len(head),
+                        head,
+                    )
+                else:
+                    reply = HOSTILE_REPLIES.get(path, HOSTILE_REPLIES["/ok"])
+                writer.write(reply)
+                await writer.drain()
+                if path in ("/die-mid-body", "/unknown-length"):
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+            return
+        finally:
+            writer.close()
+
+
+@pytest.fixture(scope="session")
+def hostile() -> Iterator[HostileUpstream]:
+    upstream = HostileUpstream()
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(upstream.handle, "127.0.0.1", 0, limit=1 << 20))
+    upstream.port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield upstream
+    loop.call_soon_threadsafe(server.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+# The hostile upstream's ambassador: short client timeouts for the slowloris tests.
+HOSTILE_ENV = {"CLIENT_HEADER_TIMEOUT": "1", "CLIENT_BODY_TIMEOUT": "1", "READ_TIMEOUT": "5"}
+
+
 @pytest.fixture(scope="session")
 def ambassadors(
-    upstream: EchoUpstream, refused_port: int, tmp_path_factory: pytest.TempPathFactory
+    upstream: EchoUpstream, hostile: HostileUpstream, refused_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Ambassador]]:
-    """All the ambassadors of the session, started together: one per transport, and one whose upstream is down."""
+    """All the ambassadors of the session, started together: one per transport, one whose upstream is down,
+    and one in front of the hostile upstream."""
     logs = tmp_path_factory.mktemp("ambassadors")
     up = f"http://127.0.0.1:{upstream.port}"
     started = {
+        "hostile": start_ambassador(
+            logs / "hostile.log", {"UPSTREAM_URL": f"http://127.0.0.1:{hostile.port}", **HOSTILE_ENV}
+        ),
         "httptools": start_ambassador(logs / "httptools.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "httptools"}),
         "aiohttp": start_ambassador(logs / "aiohttp.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "aiohttp"}),
         "httpcore": start_ambassador(logs / "httpcore.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "httpcore"}),

@@ -15,7 +15,8 @@ def test_defaults() -> None:
     assert settings.upstream_url == "http://127.0.0.1:8080"
     assert settings.upstream_transport == "httptools"
     assert (settings.connect_timeout, settings.read_timeout) == (2.0, 30.0)
-    assert (settings.max_body_bytes, settings.max_header_bytes) == (1_048_576, 16_384)
+    assert (settings.max_body_bytes, settings.max_header_bytes, settings.max_url_bytes) == (1_048_576, 16_384, 8192)
+    assert (settings.client_header_timeout, settings.client_body_timeout) == (10.0, 30.0)
     assert settings.upstream_max_connections == 100
     assert settings.trusted_proxies == ()
     assert (settings.login_rate_per_minute, settings.login_burst, settings.login_paths) == (30.0, 10, ("/login",))
@@ -34,8 +35,12 @@ def test_values_are_parsed() -> None:
             "LOGIN_PATHS": "/login, /api/login",
             "ACCESS_LOG": "false",
             "LOG_LEVEL": "debug",
+            "MAX_URL_BYTES": "4096",
+            "CLIENT_HEADER_TIMEOUT": "2.5",
+            "CLIENT_BODY_TIMEOUT": "5",
         }
     )
+    assert (settings.max_url_bytes, settings.client_header_timeout, settings.client_body_timeout) == (4096, 2.5, 5.0)
     assert settings.port == 8000
     assert settings.upstream_url == "http://webserver:8080"
     assert settings.upstream_transport == "aiohttp"
@@ -59,6 +64,9 @@ def test_values_are_parsed() -> None:
         ("LOGIN_PATHS", "login"),
         ("LOG_LEVEL", "loud"),
         ("ACCESS_LOG", "maybe"),
+        ("MAX_URL_BYTES", "12"),
+        ("CLIENT_HEADER_TIMEOUT", "0"),
+        ("CLIENT_BODY_TIMEOUT", "never"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:

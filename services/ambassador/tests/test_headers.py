@@ -15,6 +15,7 @@ from ambassador.headers import (
     forward_request_headers,
     forward_response_headers,
     new_request_id,
+    valid_host,
     valid_request_id,
 )
 
@@ -198,6 +199,7 @@ def test_response_headers_drop_hop_by_hop_and_our_own() -> None:
         (b"content-length", b"42"),
         (b"set-cookie", b"a=1"),
         (b"set-cookie", b"b=2"),
+        (b"via", b"1.1 ambassador"),
         (b"x-request-id", b"rid"),
     ]
 
@@ -219,3 +221,36 @@ def test_response_headers_drop_hop_by_hop_and_our_own() -> None:
 )
 def test_absolute_form_targets_must_name_the_request_host(target: bytes, host: bytes | None, allowed: bool) -> None:
     assert absolute_target_allowed(target, host) is allowed
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b"a b", b"evil.example/path", b"user@x", b"a\tb", b"[::1", b"a:b:c", b"", b"x:80:80", b"a\\b", b"%zz"],
+)
+def test_invalid_host_values_are_flagged_and_not_forwarded(host: bytes) -> None:
+    """RFC 9112 section 3.2: Host is uri-host [":" port]; anything else is a 400 and never forwarded."""
+    assert not valid_host(host)
+    result = forward([(b"host", host)])
+    assert result.problem == "invalid Host header"
+    assert values(result.headers, b"x-forwarded-host") == []
+
+
+@pytest.mark.parametrize(
+    "host", [b"pod.example", b"pod.example:8000", b"127.0.0.1:80", b"[::1]:8080", b"[2001:db8::1]", b"xn--a-b.c"]
+)
+def test_valid_host_values_pass(host: bytes) -> None:
+    assert valid_host(host)
+    result = forward([(b"host", host)])
+    assert result.problem is None
+    assert values(result.headers, b"x-forwarded-host") == [host]
+
+
+def test_via_is_appended_both_ways() -> None:
+    """RFC 9110 section 7.6.3: each proxy appends its hop, with the version of the message it received."""
+    request = forward_request_headers(
+        [(b"host", b"h"), (b"via", b"1.1 edge")], peer="192.0.2.1", scheme="http", trusted=NOBODY, version=b"1.0"
+    )
+    assert values(request.headers, b"via") == [b"1.1 edge, 1.0 ambassador"]
+    assert values(forward([(b"host", b"h")]).headers, b"via") == [b"1.1 ambassador"]
+    out, _ = forward_response_headers([(b"Via", b"1.1 cache")], b"rid")
+    assert values(out, b"via") == [b"1.1 cache, 1.1 ambassador"]

@@ -19,7 +19,7 @@ from podkit.config import load_or_exit
 from podkit.sharedstore import SharedStore, StoreCollector
 
 from ambassador.accesslog import AccessLog
-from ambassador.app import Ambassador
+from ambassador.app import Ambassador, ResponseAborted
 from ambassador.config import Settings
 from ambassador.metrics import Metrics
 from ambassador.protocol import build_protocol
@@ -62,7 +62,12 @@ def build_server(settings: Settings) -> AmbassadorServer:
         host=settings.host,
         port=settings.port,
         # uvicorn's httptools protocol, plus what a proxy needs from it (see ambassador.protocol)
-        http=build_protocol(settings.max_header_bytes),
+        http=build_protocol(
+            settings.max_header_bytes,
+            settings.max_url_bytes,
+            settings.client_header_timeout,
+            settings.client_body_timeout,
+        ),
         loop="uvloop",
         ws="none",
         lifespan="on",
@@ -72,7 +77,15 @@ def build_server(settings: Settings) -> AmbassadorServer:
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         log_config=jsonlog.uvicorn_log_config(SERVICE, settings.log_level),
     )
+    # after uvicorn.Config, which configures its loggers
+    logging.getLogger("uvicorn.error").addFilter(drop_aborted_response_traceback)
     return AmbassadorServer(config)
+
+
+def drop_aborted_response_traceback(record: logging.LogRecord) -> bool:
+    """uvicorn logs an app's exception as an ERROR with a traceback. A response the upstream aborted has
+    been logged already by the app, as one warning with the request id: this drops uvicorn's repeat."""
+    return not (record.exc_info and isinstance(record.exc_info[1], ResponseAborted))
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from ambassador.headers import (
     forward_response_headers,
 )
 from ambassador.metrics import Metrics
-from ambassador.protocol import REQUEST_TARGET
+from ambassador.protocol import INFORMATIONAL, REQUEST_TARGET
 from ambassador.ratelimit import LoginRateLimiter, RateLimiter, retry_after
 from ambassador.upstream import Upstream, classify
 
@@ -42,6 +42,10 @@ CLIENT_CLOSED = 499
 READY_CACHE_SECONDS = 1.0
 LOCAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 METRICS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+# The methods forwarded, for Allow (RFC 9110 section 15.5.6); CONNECT (not a forward proxy) and TRACE (it
+# would echo cookies and credentials to scripts: "cross-site tracing") are refused with 405, as nginx does.
+FORWARDED_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
 
 
 class BodyTooLarge(Exception):
@@ -91,6 +95,21 @@ class RequestBody(httpx.AsyncByteStream):
                 yield body
             if not message.get("more_body", False):
                 return
+
+
+class _Informational:
+    """Passes the upstream's 1xx responses (103 Early Hints...) on to the client, as a proxy must (RFC 9110
+    section 15.2), minus hop-by-hop headers. Not 100 Continue: the ambassador answers Expect itself, so the
+    upstream never asked for one; not 101: no protocol switch crosses the ambassador."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Callable[[int, list[tuple[bytes, bytes]]], None]) -> None:
+        self._write = write
+
+    def __call__(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if status > 101:
+            self._write(status, forward_response_headers(headers, None)[0])
 
 
 class ReadinessCache:
@@ -152,7 +171,10 @@ class Ambassador:
         method: str = scope["method"]
         client = scope.get("client")
         peer = client[0] if client else "unknown"
-        head = forward_request_headers(scope["headers"], peer=peer, scheme=scope["scheme"], trusted=self._trusted)
+        version: bytes = b"1.1" if scope["http_version"] == "1.1" else scope["http_version"].encode()
+        head = forward_request_headers(
+            scope["headers"], peer=peer, scheme=scope["scheme"], trusted=self._trusted, version=version
+        )
         status, sent, upstream_status = 500, 0, None
         try:
             status, sent, upstream_status = await self._handle(scope, receive, send, method, head)
@@ -178,14 +200,17 @@ class Ambassador:
             return 431, await send_error(send, 431, "request headers too large", request_id, head=is_head), None
         if head.problem is not None:
             return 400, await send_error(send, 400, head.problem, request_id, head=is_head), None
+        if method in REFUSED_METHODS:
+            headers = [(b"allow", FORWARDED_METHODS)]
+            return 405, await send_error(send, 405, f"{method} is not supported", request_id, headers), None
         extensions = scope.get("extensions")
         if extensions and REQUEST_TARGET in extensions:
             target = extensions[REQUEST_TARGET]["target"]
+            if target == b"*" and method == "OPTIONS":
+                return await self._options_asterisk(send, request_id)
             if not target.startswith((b"http://", b"https://")) or not absolute_target_allowed(target, head.host):
                 error = "request target must be a path on this host (this is not a forward proxy)"
                 return 400, await send_error(send, 400, error, request_id, head=is_head), None
-        if method == "CONNECT":
-            return 405, await send_error(send, 405, "CONNECT is not supported", request_id), None
         path: str = scope["path"]
         if path in LOCAL_PATHS:
             return await self._local(path, method, send, request_id)
@@ -216,15 +241,19 @@ class Ambassador:
             body = RequestBody(receive, self._max_body)
         query: bytes = scope["query_string"]
         target: bytes = scope["raw_path"] + b"?" + query if query else scope["raw_path"]
+        extensions = scope.get("extensions")
+        writer = extensions.get(INFORMATIONAL) if extensions else None  # HTTP/1.1 clients only
+        informational = _Informational(writer["send"]) if writer else None
         try:
-            response = await self.upstream.send(self.upstream.request(method, target, headers, body))
+            response = await self.upstream.send(self.upstream.request(method, target, headers, body, informational))
         except Exception as exc:
             return await self._failed(exc, body, send, request_id, method == "HEAD")
 
         upstream_status = response.status_code
         # The transport's stream itself: Response.aiter_raw() would add a re-chunker and a context per chunk.
         stream = cast(httpx.AsyncByteStream, response.stream)
-        headers, length = forward_response_headers(response.headers.raw, request_id)
+        version = response.extensions.get("http_version", b"HTTP/1.1")[5:]
+        headers, length = forward_response_headers(response.headers.raw, request_id, version)
         if method == "HEAD" or upstream_status in (204, 304):
             length = 0
         sent = 0
@@ -271,6 +300,14 @@ class Ambassador:
             extra={"request_id": request_id.decode(), "kind": failure.kind, "error": str(exc) or type(exc).__name__},
         )
         return failure.status, await send_error(send, failure.status, failure.error, request_id, head=is_head), None
+
+    @staticmethod
+    async def _options_asterisk(send: Send, request_id: bytes) -> tuple[int, int, int | None]:
+        """`OPTIONS *`: a question about the server itself, answered here (RFC 9110 section 9.3.7)."""
+        headers = [(b"allow", FORWARDED_METHODS), (b"content-length", b"0"), (b"x-request-id", request_id)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return 200, 0, None
 
     @staticmethod
     async def _too_large(send: Send, request_id: bytes) -> tuple[int, int, int | None]:

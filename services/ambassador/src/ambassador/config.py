@@ -27,6 +27,14 @@ class Settings:
     read_timeout: float = 30.0
     max_body_bytes: int = 1_048_576
     max_header_bytes: int = 16_384
+    # The request target at most (414 beyond): nginx's limit too (a request line must fit in 8 KiB).
+    max_url_bytes: int = 8_192
+    # Slowloris: a request head must arrive within this many seconds, a body must not stall longer between
+    # reads (nginx: client_header_timeout, client_body_timeout, 60 s each). Shorter here: one process holds
+    # every connection, an honest client sends a login's head and body in well under a second, and uvicorn
+    # closes idle keep-alive connections after 5 s anyway.
+    client_header_timeout: float = 10.0
+    client_body_timeout: float = 30.0
     upstream_max_connections: int = 100
     # Peers whose X-Forwarded-* headers we keep and extend; everyone else's are replaced.
     trusted_proxies: tuple[Network, ...] = ()
@@ -57,6 +65,9 @@ class Settings:
             read_timeout=env.float("READ_TIMEOUT", cls.read_timeout, minimum=0.001),
             max_body_bytes=env.int("MAX_BODY_BYTES", cls.max_body_bytes, minimum=0),
             max_header_bytes=env.int("MAX_HEADER_BYTES", cls.max_header_bytes, minimum=256),
+            max_url_bytes=env.int("MAX_URL_BYTES", cls.max_url_bytes, minimum=256),
+            client_header_timeout=env.float("CLIENT_HEADER_TIMEOUT", cls.client_header_timeout, minimum=0.001),
+            client_body_timeout=env.float("CLIENT_BODY_TIMEOUT", cls.client_body_timeout, minimum=0.001),
             upstream_max_connections=env.int("UPSTREAM_MAX_CONNECTIONS", cls.upstream_max_connections, minimum=1),
             trusted_proxies=env.networks("TRUSTED_PROXIES", ""),
             login_rate_per_minute=env.float("LOGIN_RATE_PER_MINUTE", cls.login_rate_per_minute, minimum=0.001),

@@ -5,11 +5,14 @@ Rules (the ones nginx and Envoy follow):
   every header it names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection and any
   Proxy-* (Proxy-Authenticate, Proxy-Authorization...). Connection cannot be used to strip Host,
   Content-Length or the headers the proxy writes itself.
-- Host goes upstream as the client sent it; X-Forwarded-Host repeats it.
+- Host goes upstream as the client sent it; X-Forwarded-Host repeats it. A Host that is not
+  `host[:port]` (RFC 9112 section 3.2, RFC 3986 section 3.2.2) makes the request a 400: never forwarded,
+  never repeated.
 - X-Forwarded-For: a trusted peer's list is kept and the peer appended; anyone else's is replaced by the
   peer, so clients cannot choose the address the upstream believes. The same trust decides whether an
   incoming X-Forwarded-Proto / -Host / Forwarded / X-Real-IP is kept or dropped.
 - X-Request-ID: a well-formed incoming one is kept, else a new one; it goes upstream and back to the client.
+- Via (RFC 9110 section 7.6.3): `<version> ambassador` is appended to the request's and the response's.
 - Expect is answered by the ambassador's own server (uvicorn sends 100 Continue when the body is read), so
   the upstream gets the body directly and never sees Expect.
 """
@@ -47,10 +50,24 @@ PROTECTED = frozenset({b"host", b"content-length", b"x-request-id"}) | FORWARDIN
 # Response headers the ambassador writes itself (uvicorn adds Date; Server is not advertised).
 RESPONSE_OWN = frozenset({b"date", b"server", b"x-request-id"})
 
-_REQUEST_SPECIAL = HOP_BY_HOP | FORWARDING | {b"host", b"x-request-id", b"content-length", b"expect"}
-_RESPONSE_DROP = HOP_BY_HOP | RESPONSE_OWN
+_REQUEST_SPECIAL = HOP_BY_HOP | FORWARDING | {b"host", b"x-request-id", b"content-length", b"expect", b"via"}
+_RESPONSE_DROP = HOP_BY_HOP | RESPONSE_OWN | {b"via"}
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"Keep-Alive", b"close", b"Close"})
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# uri-host [ ":" port ]: an IP literal, or a reg-name of unreserved, pct-encoded and sub-delims characters
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+)(?::[0-9]{0,5})?")
+VIA_NAME = b"ambassador"
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether a Host value is `host[:port]`: no path, userinfo, spaces or stray brackets and colons."""
+    return _HOST.fullmatch(value) is not None
+
+
+def via(received: bytes | None, version: bytes) -> bytes:
+    """The Via value to send on: the received one (if any) with this hop appended."""
+    hop = (b"1.0 " if version == b"1.0" else b"1.1 ") + VIA_NAME
+    return received + b", " + hop if received else hop
 
 
 def new_request_id() -> bytes:
@@ -119,7 +136,7 @@ class ForwardedRequest:
 
 
 def forward_request_headers(
-    headers: Iterable[Header], *, peer: str, scheme: str, trusted: TrustedProxies
+    headers: Iterable[Header], *, peer: str, scheme: str, trusted: TrustedProxies, version: bytes = b"1.1"
 ) -> ForwardedRequest:
     """The upstream request headers for one client request (ASGI header list: names in lower case).
 
@@ -134,6 +151,7 @@ def forward_request_headers(
     problem: str | None = None
     tokens: set[bytes] | None = None
     forwarded: list[Header] | None = None
+    received_via: bytes | None = None
     for name, value in headers:
         size += len(name) + len(value) + 4
         if name not in _REQUEST_SPECIAL:
@@ -142,8 +160,12 @@ def forward_request_headers(
         elif name == b"host":
             if host is not None:
                 problem = "multiple Host headers"
+            elif not valid_host(value):
+                problem = "invalid Host header"
             host = value
             out.append((name, value))
+        elif name == b"via":
+            received_via = value if received_via is None else received_via + b", " + value
         elif name == b"content-length":
             if not value.isdigit() or (content_length is not None and content_length != int(value)):
                 problem = "malformed Content-Length"
@@ -169,7 +191,7 @@ def forward_request_headers(
     peer_trusted = bool(trusted) and peer in trusted
     incoming_for = b""
     proto = scheme.encode()
-    forwarded_host = host
+    forwarded_host = host if problem is None else None
     if peer_trusted and forwarded:
         for_values = []
         for name, value in forwarded:
@@ -188,6 +210,7 @@ def forward_request_headers(
     if forwarded_host is not None:
         out.append((b"x-forwarded-host", forwarded_host))
     out.append((b"x-request-id", request_id))
+    out.append((b"via", via(received_via, version)))
     return ForwardedRequest(
         headers=out,
         request_id=request_id,
@@ -200,26 +223,34 @@ def forward_request_headers(
     )
 
 
-def forward_response_headers(headers: Iterable[Header], request_id: bytes) -> tuple[list[Header], int | None]:
-    """The client response headers from the upstream's (names as sent): hop-by-hop and our own removed.
+def forward_response_headers(
+    headers: Iterable[Header], request_id: bytes | None, version: bytes = b"1.1"
+) -> tuple[list[Header], int | None]:
+    """The client response headers from the upstream's (names as sent): hop-by-hop and our own removed,
+    Via extended, X-Request-ID set (unless `request_id` is None: a 1xx response).
 
     Also returns the Content-Length, if any, so the proxy knows which body chunk is the last.
     """
     out: list[Header] = []
     tokens: set[bytes] | None = None
     content_length: int | None = None
+    received_via: bytes | None = None
     for name, value in headers:
         name = name.lower()
         if name in _RESPONSE_DROP or name[:6] == b"proxy-":
             if name == b"connection":
                 tokens = connection_tokens(value) if tokens is None else tokens | connection_tokens(value)
+            elif name == b"via":
+                received_via = value if received_via is None else received_via + b", " + value
             continue
         if name == b"content-length" and value.isdigit():
             content_length = int(value)
         out.append((name, value))
     if tokens:
         out = [header for header in out if header[0] not in tokens]
-    out.append((b"x-request-id", request_id))
+    out.append((b"via", via(received_via, version)))
+    if request_id is not None:
+        out.append((b"x-request-id", request_id))
     return out, content_length
 
 

@@ -11,24 +11,49 @@ request target, so callers can reuse one parsed httpx.URL for every request); `h
 (max_connections, max_keepalive_connections, keepalive_expiry).
 
 Framing follows the request headers as given: Content-Length means a body of exactly that size,
-Transfer-Encoding: chunked means chunked, neither means no body. A request is sent again on a new
-connection only if it failed on a reused connection before any response byte and had no body stream.
+Transfer-Encoding: chunked means chunked, neither means no body.
+
+What it refuses to do with a response, because a proxy relays exactly one response per request:
+- replay: a request that failed on a reused connection before any response byte is sent again on a new
+  connection only if it is idempotent (RFC 9110 section 9.2.2) and its body can be sent again, or if the
+  connection was found closed before a byte of it was written (RFC 9112 section 9.3.1);
+- mix: bytes after the end of a response (after a 204/304, after Content-Length bytes, after the last
+  chunk) are discarded and the connection is not reused; trailer fields are dropped, never merged into
+  the headers (RFC 9110 section 6.5.1);
+- buffer without bound: a response head (1xx heads included) over MAX_RESPONSE_HEAD_BYTES is an error.
+1xx responses (103 Early Hints...) go to the `informational` extension's callable, if the request has one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httptools
 import httpx
 
+logger = logging.getLogger("ambassador.upstream")
+
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
 # Response body bytes buffered per connection before reading from the upstream pauses.
 HIGH_WATER = 256 * 1024
+# The response head, 1xx heads included, at most (nginx's proxy_buffer_size is 4-8 KiB; Envoy's limit is 60 KiB).
+MAX_RESPONSE_HEAD_BYTES = 64 * 1024
+# RFC 9110 section 9.2.2: a request with one of these methods may be sent again after a failure.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+Informational = Callable[[int, list[tuple[bytes, bytes]]], None]
+
+
+class _Discard(Exception):
+    """Raised in a parser callback to stop httptools reading bytes that must not be parsed."""
+
+
+class NotSent(httpx.TransportError):
+    """The connection was found closed before a byte of the request was written: safe to send elsewhere."""
 
 
 class HttptoolsTransport(httpx.AsyncBaseTransport):
@@ -53,7 +78,9 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
         target: bytes = extensions.get("target") or url.raw_path
         head, length, chunked = _encode_head(request.method, target, request.headers.raw, url.netloc)
         stream = request.stream if (chunked or length) else None
-        replayable = stream is None or isinstance(stream, httpx.ByteStream)
+        # Sent again after a failure only if the upstream may safely get it twice (see the module doc).
+        replayable = request.method in IDEMPOTENT and (stream is None or isinstance(stream, httpx.ByteStream))
+        informational: Informational | None = extensions.get("informational")
 
         head_request = request.method == "HEAD"
         read_timeout = timeouts.get("read")
@@ -61,7 +88,9 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
             conn = pool.take_idle() or await pool.acquire(timeouts.get("connect"), timeouts.get("pool"))
             reused = conn.requests > 0
             try:
-                conn.begin(head_request)
+                conn.begin(head_request, informational)
+                if conn.lost:
+                    raise NotSent("upstream closed the connection before the request was written")
                 if stream is None:
                     conn.write(head)
                     conn.body_sent = True
@@ -72,9 +101,10 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
                         raise conn.error
                     await conn.wait(read_timeout, httpx.ReadTimeout)
             except httpx.TransportError as exc:
-                # The upstream closed a kept-alive connection as we reused it: try once on a new one.
-                stale = reused and replayable and not conn.received_any and attempt == 1
-                stale = stale and not isinstance(exc, httpx.TimeoutException)
+                # The upstream closed a kept-alive connection as we reused it: try once on a new one, if
+                # the request never left or the upstream may get it twice.
+                may_resend = isinstance(exc, NotSent) or (replayable and not isinstance(exc, httpx.TimeoutException))
+                stale = reused and not conn.received_any and attempt == 1 and may_resend
                 pool.discard(conn)
                 if stale:
                     continue
@@ -161,6 +191,10 @@ class _Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
         self.buffered = 0
+        self.head_bytes = 0  # response head bytes parsed so far, 1xx heads included
+        self.raw_head_bytes = 0  # bytes received while the head was still incomplete
+        self.extra = False  # bytes came after the end of the response: discarded, connection not reused
+        self.informational: Informational | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -181,11 +215,23 @@ class _Connection(asyncio.Protocol):
             self.close()  # an idle connection has nothing to say
             return
         self.received_any = True
+        if self.extra:
+            return  # after the end of the response: discarded
+        head_pending = not self.head_done
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self.error = httpx.RemoteProtocolError(f"malformed response from upstream: {exc}")
+            if self.complete:
+                self._discard_extra()  # garbage after a whole response: the response stands
+            elif self.error is None:
+                self.error = httpx.RemoteProtocolError(f"malformed response from upstream: {exc}")
             self.close()
+        else:
+            if head_pending and not self.head_done:
+                # a head still incomplete: httptools holds its bytes, so count them as they come
+                self.raw_head_bytes += len(data)
+                if self.raw_head_bytes > MAX_RESPONSE_HEAD_BYTES:
+                    self._head_too_large()
         self._wake()
 
     def pause_writing(self) -> None:
@@ -197,13 +243,23 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        if self.complete:
+            self._discard_extra()  # a second response to one request
+            raise _Discard()
         self.headers = []
         self.until_close = True
 
     def on_status(self, status: bytes) -> None:
         self.reason += status
+        self.head_bytes += len(status) + 15
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes > MAX_RESPONSE_HEAD_BYTES:
+            self._head_too_large()
+            raise _Discard()
+        if self.head_done:
+            return  # a trailer field: dropped, never merged into the headers (RFC 9110 section 6.5.1)
         self.headers.append((name, value))
         if len(name) in (14, 17):
             lowered = name.lower()
@@ -213,8 +269,11 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
+            # informational (103 Early Hints...): passed on if the caller wants it; the real response follows
+            if self.informational is not None:
+                self.informational(status, self.headers)
             self.reason = b""
-            return  # informational (103 Early Hints...): the real response follows
+            return
         self.status = status
         self.head_done = True
         self.keep_alive = self._parser.should_keep_alive()  # llhttp forgets it once the message is complete
@@ -224,6 +283,9 @@ class _Connection(asyncio.Protocol):
             self.complete = True  # httptools would wait for the body Content-Length announces
 
     def on_body(self, body: bytes) -> None:
+        if self.complete:
+            self._discard_extra()  # bytes after a HEAD response, read by httptools as the body it announced
+            raise _Discard()
         self.body.append(body)
         self.buffered += len(body)
         if self.buffered > HIGH_WATER and not self._reading_paused and self._transport is not None:
@@ -233,6 +295,16 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.head_done:
             self.complete = True
+
+    def _discard_extra(self) -> None:
+        if not self.extra:
+            self.extra = True
+            logger.warning("upstream sent bytes after the end of its response: discarded, connection closed")
+
+    def _head_too_large(self) -> None:
+        if self.error is None:
+            self.error = httpx.RemoteProtocolError(f"upstream response head over {MAX_RESPONSE_HEAD_BYTES} bytes")
+        self.close()
 
     # used by the transport
     def _wake(self) -> None:
@@ -263,11 +335,12 @@ class _Connection(asyncio.Protocol):
     def usable(self, now: float) -> bool:
         return not self.lost and not self.dropped and self.error is None and now < self.expires_at
 
-    def begin(self, head_request: bool) -> None:
+    def begin(self, head_request: bool, informational: Informational | None = None) -> None:
         """A new exchange on this connection."""
         self._reset()
         self.active = True
         self.head_request = head_request
+        self.informational = informational
         self.requests += 1
 
     def write(self, data: bytes) -> None:
@@ -325,6 +398,7 @@ class _Connection(asyncio.Protocol):
             and not self.head_request
             and self.status != 101
             and self.keep_alive
+            and not self.extra
         )
 
     def close(self) -> None:

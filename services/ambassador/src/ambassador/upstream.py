@@ -13,7 +13,7 @@ request target in the `target` extension, so one parsed httpx.URL serves every r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -93,9 +93,17 @@ class Upstream:
         self._ready_timeout = {**self._timeout, "read": min(settings.read_timeout, READY_TIMEOUT)}
 
     def request(
-        self, method: str, target: bytes, headers: Sequence[Header], stream: httpx.AsyncByteStream | None
+        self,
+        method: str,
+        target: bytes,
+        headers: Sequence[Header],
+        stream: httpx.AsyncByteStream | None,
+        informational: Callable[[int, list[Header]], None] | None = None,
     ) -> httpx.Request:
-        """The upstream request for `target` (origin-form: path and query). No header is added."""
+        """The upstream request for `target` (origin-form: path and query). No header is added.
+
+        `informational` gets the upstream's 1xx responses (status, headers) before the final one; only the
+        httptools transport calls it (httpcore and aiohttp do not expose 1xx responses)."""
         target = self._prefix + target
         if self._full_url:
             # httpx-aiohttp sends str(request.url), and reads a body only from a stream it was not given
@@ -108,7 +116,7 @@ class Upstream:
             self.url,
             headers=headers,
             stream=stream if stream is not None else NO_BODY,
-            extensions={"timeout": self._timeout, "target": target},
+            extensions={"timeout": self._timeout, "target": target, "informational": informational},
         )
 
     async def send(self, request: httpx.Request) -> httpx.Response:
