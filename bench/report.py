@@ -70,7 +70,8 @@ def _proxy(results: dict[str, Any]) -> list[str]:
     settings = results.get("pod", {}).get("ambassador_settings", {})
     lines += [
         "",
-        f"The ambassador's upstream transport: {settings.get('upstream_transport', 'unknown')}.",
+        # results before issue 11 name the transport; since, it is always ambassador.httptools_transport
+        f"The ambassador's upstream transport: {settings.get('upstream_transport', 'httptools')}.",
         "",
         f"Added p50 latency at 1 connection: ambassador {added['ambassador']:+.3f} ms, nginx {added['nginx']:+.3f} ms "
         "(median over rounds of each round's p50, minus direct's).",

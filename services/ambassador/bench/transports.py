@@ -1,8 +1,14 @@
-"""Direct vs through the ambassador, per UPSTREAM_TRANSPORT, with wrk: the figures behind the default.
+"""Direct vs through the ambassador, per upstream transport, with wrk: the figures behind the one it runs.
 
     .venv/bin/python services/ambassador/bench/transports.py [--seconds 5] [--rounds 3] [TRANSPORT ...]
 
-Starts a trivial FastAPI endpoint on uvicorn (httptools, uvloop) and one `python -m ambassador` per
+The ambassador runs only its own transport (httptools: ambassador.httptools_transport). The two it was
+measured against are built here, for this comparison only: `httpcore` (httpx's default transport) and
+`aiohttp` (httpx-aiohttp; a development requirement, never in an image). `--serve TRANSPORT` runs the
+ambassador, configured from the environment as `python -m ambassador` is, on one of them (the ambassador
+tests' test_transports.py uses it too).
+
+Starts a trivial FastAPI endpoint on uvicorn (httptools, uvloop) and one ambassador per
 transport, all on free ports; then, per round, wrk against the upstream directly and through the
 ambassador, at 1 and 32 connections (`wrk -t1 -cN -dS --latency`). Prints medians over the rounds: requests
 per second, p50, the ratio to direct, the added p50, and CPU per request of the ambassador and the upstream
@@ -16,7 +22,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +29,17 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import httpx
+from ambassador.config import Settings
+from ambassador.server import build_server
+from ambassador.upstream import KEEPALIVE_EXPIRY, NO_BODY, Upstream
+from podkit import jsonlog
+from podkit.config import load_or_exit
+from podkit.serve import serve
+from podkit_testing import free_port
+
+TRANSPORTS = ("httptools", "aiohttp", "httpcore")
 
 UPSTREAM_APP = """
 from fastapi import FastAPI
@@ -39,10 +55,79 @@ async def healthz():
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class AiohttpUpstream(httpx.AsyncBaseTransport):
+    """httpx-aiohttp's transport, fed what the ambassador's Upstream builds for its own transport.
+
+    httpx-aiohttp sends str(request.url), not the `target` extension, and sends a body it was given as
+    bytes, even an empty one, chunked: this rebuilds each request with its full URL and without an empty
+    body. Its errors arrive as httpx's by the first matching aiohttp base class (a refused connection as
+    ConnectTimeout): this raises the ones the ambassador classifies, so its answers (502, 504) are the same.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        import aiohttp
+        from httpx_aiohttp import AiohttpTransport
+
+        def session() -> aiohttp.ClientSession:
+            # The session httpx-aiohttp would build, minus the headers aiohttp adds on its own (Accept,
+            # Accept-Encoding: gzip would let the upstream compress for a client that never asked, User-Agent).
+            connector = aiohttp.TCPConnector(limit=limits.max_connections or 0, keepalive_timeout=KEEPALIVE_EXPIRY)
+            return aiohttp.ClientSession(
+                connector=connector,
+                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+
+        self._transport = AiohttpTransport(limits=limits, trust_env=False, client=session)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        target: bytes = request.extensions.get("target", request.url.raw_path)
+        url = request.url.copy_with(raw_path=target)
+        stream = None if request.stream is NO_BODY else request.stream
+        timeout = {"timeout": request.extensions["timeout"]}
+        sent = httpx.Request(request.method, url, headers=request.headers.raw, stream=stream, extensions=timeout)
+        try:
+            return await self._transport.handle_async_request(sent)
+        except httpx.TransportError as exc:
+            raise _as_classified(exc) from exc
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
+def _as_classified(exc: httpx.TransportError) -> httpx.TransportError:
+    import aiohttp
+
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(cause))
+    if isinstance(cause, aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(str(cause))
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(cause))
+    return httpx.RemoteProtocolError(str(cause or exc))
+
+
+def build_upstream(transport: str, settings: Settings) -> Upstream:
+    """The ambassador's Upstream on `transport`: its own (httptools), httpcore or aiohttp."""
+    if transport == "httptools":
+        return Upstream(settings)
+    limits = httpx.Limits(
+        max_connections=settings.upstream_max_connections,
+        max_keepalive_connections=settings.upstream_max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+    if transport == "httpcore":  # honours the `target` extension, as ours does
+        return Upstream(settings, httpx.AsyncHTTPTransport(limits=limits, trust_env=False))
+    return Upstream(settings, AiohttpUpstream(limits))
+
+
+def serve_ambassador(transport: str) -> None:
+    """`python -m ambassador`, on `transport`."""
+    settings = load_or_exit(lambda: Settings.from_env(os.environ))
+    jsonlog.configure("ambassador", settings.log_level)
+    serve(build_server(settings, build_upstream(transport, settings)))
 
 
 def cpu_ticks(pid: int) -> int:
@@ -77,8 +162,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("transports", nargs="*", default=["httptools", "aiohttp", "httpcore"])
+    parser.add_argument("--serve", choices=TRANSPORTS, help="run one ambassador on this transport, until SIGTERM")
+    parser.add_argument("transports", nargs="*", default=list(TRANSPORTS), help=", ".join(TRANSPORTS))
     args = parser.parse_args()
+    if args.serve:
+        serve_ambassador(args.serve)
+        return
 
     workdir = Path(tempfile.mkdtemp(prefix="ambassador-bench-"))  # the upstream app and the logs
     (workdir / "upstream_app.py").write_text(UPSTREAM_APP)
@@ -98,10 +187,10 @@ def main() -> None:
                 "AMBASSADOR_HOST": "127.0.0.1",
                 "AMBASSADOR_PORT": str(port),
                 "UPSTREAM_URL": direct.rstrip("/"),
-                "UPSTREAM_TRANSPORT": transport,
             }
             with (workdir / f"ambassador-{transport}.log").open("w") as log:
-                proxy = subprocess.Popen([sys.executable, "-m", "ambassador"], env=env, stdout=log, stderr=log)
+                command = [sys.executable, __file__, "--serve", transport]
+                proxy = subprocess.Popen(command, env=env, stdout=log, stderr=log)
             via = f"http://127.0.0.1:{port}/"
             try:
                 wait_ready(via + "healthz")

@@ -26,21 +26,10 @@ from urllib.parse import parse_qs
 
 import pytest
 import uvicorn
+from podkit_testing import wait_for
 
 STREAM_HEAD = 1024 * 1024  # /stream sends this much, then waits for its gate before the rest
 DEADLINE = 20.0
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition") -> Any:
-    """Polls `condition` until it returns something truthy; fails the test past the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 async def poll(event: threading.Event, timeout: float) -> None:
@@ -150,7 +139,7 @@ def upstream() -> Iterator[EchoUpstream]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
-    wait_for(lambda: server.started, what="the upstream to start")
+    wait_for(lambda: server.started, timeout=DEADLINE, what="the upstream to start")
     yield echo
     echo.stopping.set()
     for gate in echo.gates.values():
@@ -188,7 +177,7 @@ class Ambassador:
                     return line
             return None
 
-        entry: dict[str, Any] = wait_for(find, what=f"the access log line of {request_id}")
+        entry: dict[str, Any] = wait_for(find, timeout=DEADLINE, what=f"the access log line of {request_id}")
         return entry
 
     def peak_rss_kib(self) -> int:
@@ -222,10 +211,18 @@ BASE_ENV = {
 }
 
 
-def start_ambassador(log_path: Path, env: dict[str, str]) -> Ambassador:
+# The transports the ambassador was measured against, which only its benchmark builds (`--serve`).
+BENCH_TRANSPORTS = Path(__file__).resolve().parents[1] / "bench" / "transports.py"
+
+
+def start_ambassador(log_path: Path, env: dict[str, str], transport: str | None = None) -> Ambassador:
+    """`python -m ambassador`, or with `transport` the same ambassador on one of the benchmark's transports."""
     log = log_path.open("wb")
+    command = [sys.executable, "-m", "ambassador"]
+    if transport is not None:
+        command = [sys.executable, str(BENCH_TRANSPORTS), "--serve", transport]
     process = subprocess.Popen(
-        [sys.executable, "-m", "ambassador"],
+        command,
         env={**os.environ, **BASE_ENV, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -242,7 +239,7 @@ def wait_listening(ambassador: Ambassador) -> Ambassador:
                 return int(line["port"])
         return None
 
-    ambassador.port = wait_for(port, what="the ambassador to listen")
+    ambassador.port = wait_for(port, timeout=DEADLINE, what="the ambassador to listen")
     return ambassador
 
 
@@ -358,17 +355,17 @@ HOSTILE_ENV = {"CLIENT_HEADER_TIMEOUT": "1", "CLIENT_BODY_TIMEOUT": "1", "READ_T
 def ambassadors(
     upstream: EchoUpstream, hostile: HostileUpstream, refused_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Ambassador]]:
-    """All the ambassadors of the session, started together: one per transport, one whose upstream is down,
-    and one in front of the hostile upstream."""
+    """All the ambassadors of the session, started together: the default, one on each transport of the
+    transports benchmark, one whose upstream is down, and one in front of the hostile upstream."""
     logs = tmp_path_factory.mktemp("ambassadors")
     up = f"http://127.0.0.1:{upstream.port}"
     started = {
         "hostile": start_ambassador(
             logs / "hostile.log", {"UPSTREAM_URL": f"http://127.0.0.1:{hostile.port}", **HOSTILE_ENV}
         ),
-        "httptools": start_ambassador(logs / "httptools.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "httptools"}),
-        "aiohttp": start_ambassador(logs / "aiohttp.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "aiohttp"}),
-        "httpcore": start_ambassador(logs / "httpcore.log", {"UPSTREAM_URL": up, "UPSTREAM_TRANSPORT": "httpcore"}),
+        "httptools": start_ambassador(logs / "httptools.log", {"UPSTREAM_URL": up}),
+        "aiohttp": start_ambassador(logs / "aiohttp.log", {"UPSTREAM_URL": up}, "aiohttp"),
+        "httpcore": start_ambassador(logs / "httpcore.log", {"UPSTREAM_URL": up}, "httpcore"),
         "down": start_ambassador(logs / "down.log", {"UPSTREAM_URL": f"http://127.0.0.1:{refused_port}"}),
     }
     try:
@@ -382,12 +379,13 @@ def ambassadors(
 
 @pytest.fixture(scope="session")
 def ambassador(ambassadors: dict[str, Ambassador]) -> Ambassador:
-    """The ambassador with the default transport."""
+    """The ambassador as it runs (its own transport, ambassador.httptools_transport)."""
     return ambassadors["httptools"]
 
 
 @pytest.fixture(params=["httptools", "aiohttp", "httpcore"])
 def any_ambassador(request: pytest.FixtureRequest, ambassadors: dict[str, Ambassador]) -> Ambassador:
+    """The ambassador, then the same on each transport the transports benchmark compares it with."""
     return ambassadors[request.param]
 
 

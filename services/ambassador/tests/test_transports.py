@@ -1,4 +1,6 @@
-"""The same proxying through each UPSTREAM_TRANSPORT (httptools, aiohttp, httpcore), end to end."""
+"""The same proxying through the ambassador's transport (httptools) and through the two its benchmark
+compares it with (aiohttp, httpcore: services/ambassador/bench/transports.py), end to end: the comparison
+measures ambassadors that proxy alike."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The upstream side in-process: each transport against a real upstream, and what failures mean."""
+"""The upstream side in-process: the transport against a real upstream, and what failures mean."""
 
 from __future__ import annotations
 
@@ -15,13 +15,9 @@ from ambassador.upstream import BROKEN, BUSY, CONNECT_FAILED, TIMED_OUT, Upstrea
 if TYPE_CHECKING:
     from conftest import EchoUpstream
 
-TRANSPORTS = ["httptools", "aiohttp", "httpcore"]
 
-
-def make_upstream(port: int, transport: str, **env: str) -> Upstream:
-    return Upstream(
-        Settings.from_env({"UPSTREAM_URL": f"http://127.0.0.1:{port}", "UPSTREAM_TRANSPORT": transport, **env})
-    )
+def make_upstream(port: int, **env: str) -> Upstream:
+    return Upstream(Settings.from_env({"UPSTREAM_URL": f"http://127.0.0.1:{port}", **env}))
 
 
 async def get(upstream: Upstream, target: bytes) -> tuple[httpx.Response, bytes]:
@@ -33,9 +29,8 @@ async def get(upstream: Upstream, target: bytes) -> tuple[httpx.Response, bytes]
     return response, body
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_refused_connection_is_connect_failed(refused_port: int, transport: str) -> None:
-    upstream = make_upstream(refused_port, transport)
+async def test_refused_connection_is_connect_failed(refused_port: int) -> None:
+    upstream = make_upstream(refused_port)
     try:
         with pytest.raises(httpx.TransportError) as caught:
             await get(upstream, b"/")
@@ -45,9 +40,8 @@ async def test_refused_connection_is_connect_failed(refused_port: int, transport
         await upstream.aclose()
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_read_timeout_is_timed_out(upstream: EchoUpstream, transport: str) -> None:
-    client = make_upstream(upstream.port, transport, READ_TIMEOUT="0.2")
+async def test_read_timeout_is_timed_out(upstream: EchoUpstream) -> None:
+    client = make_upstream(upstream.port, READ_TIMEOUT="0.2")
     try:
         with pytest.raises(httpx.TransportError) as caught:
             await get(client, b"/slow")
@@ -56,9 +50,8 @@ async def test_read_timeout_is_timed_out(upstream: EchoUpstream, transport: str)
         await client.aclose()
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_ready_when_healthz_answers(upstream: EchoUpstream, transport: str) -> None:
-    client = make_upstream(upstream.port, transport)
+async def test_ready_when_healthz_answers(upstream: EchoUpstream) -> None:
+    client = make_upstream(upstream.port)
     try:
         assert await client.ready() is True
     finally:
@@ -72,7 +65,7 @@ async def test_a_server_that_hangs_up_is_broken() -> None:
 
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    upstream = make_upstream(port, "httptools")
+    upstream = make_upstream(port)
     try:
         with pytest.raises(httpx.RemoteProtocolError) as caught:
             await get(upstream, b"/")
@@ -83,7 +76,7 @@ async def test_a_server_that_hangs_up_is_broken() -> None:
 
 
 async def test_httptools_transport_keeps_connections_alive(upstream: EchoUpstream) -> None:
-    client = make_upstream(upstream.port, "httptools")
+    client = make_upstream(upstream.port)
     try:
         ports = set()
         for _ in range(5):
@@ -122,7 +115,7 @@ async def test_httptools_transport_survives_the_upstream_closing_idle_connection
 
     server = await asyncio.start_server(one_response, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = make_upstream(port, "httptools")
+    client = make_upstream(port)
     try:
         for _ in range(3):
             response, body = await get(client, b"/")
@@ -143,7 +136,7 @@ async def test_httptools_transport_reads_bodies_delimited_by_close() -> None:
         writer.close()
 
     server = await asyncio.start_server(until_close, "127.0.0.1", 0)
-    client = make_upstream(server.sockets[0].getsockname()[1], "httptools")
+    client = make_upstream(server.sockets[0].getsockname()[1])
     try:
         _, body = await get(client, b"/")
         assert body == b"part;part;part;"

@@ -2,110 +2,37 @@
 
 uvicorn handles SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish, then runs the
 lifespan shutdown, where the app closes its upstream connections and flushes the access log.
+`podkit.serve` makes that graceful stop end in exit code 0.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import socket
-from types import FrameType
+import sys
 
-import uvicorn
-import uvloop
 from podkit import jsonlog
 from podkit.config import load_or_exit
-from podkit.sharedstore import SharedStore, StoreCollector
+from podkit.serve import serve
 
-from ambassador.accesslog import AccessLog
-from ambassador.app import Ambassador, ResponseAborted
 from ambassador.config import Settings
-from ambassador.metrics import Metrics
-from ambassador.protocol import build_protocol
-from ambassador.ratelimit import RateLimiter
-from ambassador.sharedlimit import SharedRateLimiter
-from ambassador.upstream import Upstream
 
-SERVICE = "ambassador"
-# In-flight requests get this long to finish after SIGTERM: within Kubernetes' default 30 s grace period.
-SHUTDOWN_GRACE_SECONDS = 25
-logger = logging.getLogger(SERVICE)
-
-
-class AmbassadorServer(uvicorn.Server):
-    """uvicorn's server, saying where it listens once it does (AMBASSADOR_PORT=0 picks a free port)."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started and self.servers:
-            host, port = self.servers[0].sockets[0].getsockname()[:2]
-            logger.info("ambassador listening", extra={"host": host, "port": port})
-
-
-def build_server(settings: Settings) -> AmbassadorServer:
-    metrics = Metrics()
-    limiter: RateLimiter | None = None
-    if settings.shared_store is not None:  # REDIS_URL: one bucket per client for all replicas
-        store = SharedStore(settings.shared_store, SERVICE)
-        metrics.registry.register(StoreCollector(store, "loginpod_ambassador_"))
-        limiter = SharedRateLimiter(store, settings.login_rate_per_minute, settings.login_burst)
-    app = Ambassador(
-        settings,
-        Upstream(settings),
-        metrics,
-        AccessLog() if settings.access_log else None,
-        limiter,
-    )
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        # uvicorn's httptools protocol, plus what a proxy needs from it (see ambassador.protocol)
-        http=build_protocol(
-            settings.max_header_bytes,
-            settings.max_url_bytes,
-            settings.client_header_timeout,
-            settings.client_body_timeout,
-        ),
-        loop="uvloop",
-        ws="none",
-        lifespan="on",
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-        log_config=jsonlog.uvicorn_log_config(SERVICE, settings.log_level),
-    )
-    # after uvicorn.Config, which configures its loggers
-    logging.getLogger("uvicorn.error").addFilter(drop_aborted_response_traceback)
-    return AmbassadorServer(config)
-
-
-def drop_aborted_response_traceback(record: logging.LogRecord) -> bool:
-    """uvicorn logs an app's exception as an ERROR with a traceback. A response the upstream aborted has
-    been logged already by the app, as one warning with the request id: this drops uvicorn's repeat."""
-    return not (record.exc_info and isinstance(record.exc_info[1], ResponseAborted))
+logger = logging.getLogger("ambassador")
 
 
 def main() -> None:
     settings = load_or_exit(lambda: Settings.from_env(os.environ))
-    jsonlog.configure(SERVICE, settings.log_level)
+    jsonlog.configure("ambassador", settings.log_level)
+    try:
+        from ambassador.server import build_server  # imports ambassador.protocol: refuses another uvicorn
+    except ImportError as exc:
+        if exc.name != "uvicorn":
+            raise
+        print(f"startup error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     server = build_server(settings)
-    logger.info(
-        "ambassador starting",
-        extra={"upstream": settings.upstream_url, "transport": settings.upstream_transport},
-    )
-
-    # uvicorn installs its own handlers while serving and, after a graceful shutdown, raises the signal
-    # again for the handlers it found. These make that second delivery (and a signal that arrives before
-    # uvicorn listens) a request to stop, so a SIGTERM ends in exit code 0 rather than death by signal.
-    def stop(signum: int, frame: FrameType | None) -> None:
-        server.should_exit = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    uvloop.run(server.serve())
+    logger.info("ambassador starting", extra={"upstream": settings.upstream_url})
+    serve(server)  # uvicorn's loop from the config: uvloop
     logger.info("ambassador stopped")
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 import httpx
 
 from ambassador.accesslog import AccessLog
+from ambassador.asgi import Receive, Scope, Send
 from ambassador.config import Settings
 from ambassador.errors import send_error, send_json
 from ambassador.headers import (
@@ -29,11 +30,6 @@ from ambassador.metrics import Metrics
 from ambassador.protocol import INFORMATIONAL, REQUEST_TARGET
 from ambassador.ratelimit import LoginRateLimiter, RateLimiter, retry_after
 from ambassador.upstream import Upstream, classify
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("ambassador")
 

@@ -7,11 +7,10 @@ client always gets the id it can quote, in the body and in X-Request-ID.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-Header = tuple[bytes, bytes]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+from ambassador.asgi import Header, Send
 
 JSON = b"application/json"
 

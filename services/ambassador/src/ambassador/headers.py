@@ -27,9 +27,8 @@ from dataclasses import dataclass
 import httptools
 from podkit.forwarding import forwarded_client, is_trusted, parse_ip
 
+from ambassador.asgi import Header
 from ambassador.config import Network
-
-Header = tuple[bytes, bytes]
 
 HOP_BY_HOP = frozenset(
     {

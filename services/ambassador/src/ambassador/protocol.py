@@ -37,12 +37,38 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+import uvicorn
 
+from ambassador.asgi import Message
 from ambassador.headers import new_request_id
+
+SUBCLASSED_UVICORN: Final = "0.54.0"
+
+
+class UnsupportedUvicorn(ImportError):
+    """The installed uvicorn is not the release whose private HttpToolsProtocol this module subclasses."""
+
+
+def check_uvicorn(module: Any) -> None:
+    """Raise UnsupportedUvicorn unless `module` is uvicorn SUBCLASSED_UVICORN: the protocol below overrides
+    and reads private parts of uvicorn's (its callbacks, cycle, flow control, send_400_response), which any
+    release may change without notice."""
+    version = getattr(module, "__version__", None)
+    if version != SUBCLASSED_UVICORN:
+        raise UnsupportedUvicorn(
+            f"ambassador.protocol subclasses uvicorn {SUBCLASSED_UVICORN}'s HttpToolsProtocol, but uvicorn {version}"
+            f" is installed ({getattr(module, '__file__', '?')}); install uvicorn=={SUBCLASSED_UVICORN}"
+            " (services/ambassador/pyproject.toml pins it)",
+            name="uvicorn",
+        )
+
+
+check_uvicorn(uvicorn)  # before importing the private module, which another release may not have
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle  # noqa: E402
 
 REQUEST_TARGET = "ambassador.request_target"
 INFORMATIONAL = "ambassador.informational"
@@ -258,7 +284,7 @@ class _ReadToClose:
         self._send = send
         self._until_close = False
 
-    async def __call__(self, message: MutableMapping[str, Any]) -> None:
+    async def __call__(self, message: Message) -> None:
         cycle = self._cycle
         if message["type"] == "http.response.start":
             status = message["status"]
