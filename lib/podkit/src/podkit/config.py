@@ -198,3 +198,16 @@ def exit_on_config_error() -> Iterator[None]:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+@contextmanager
+def exit_on_unsupported(library: str) -> Iterator[None]:
+    """For a block that imports a module fenced to one release of `library` (it raises ImportError naming
+    `library` for any other): print `startup error: ...` on stderr and exit with code 2, like a config error."""
+    try:
+        yield
+    except ImportError as exc:
+        if exc.name != library:
+            raise
+        print(f"startup error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

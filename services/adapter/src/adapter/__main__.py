@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 
 from podkit import jsonlog
-from podkit.config import load_or_exit
+from podkit.config import exit_on_unsupported, load_or_exit
 
 from adapter.config import Settings
 
@@ -15,13 +14,8 @@ from adapter.config import Settings
 def main() -> None:
     settings = load_or_exit(lambda: Settings.from_env(os.environ))
     jsonlog.configure("adapter", settings.log_level)
-    try:
+    with exit_on_unsupported("dicttoxml"):
         from adapter.service import serve  # imports adapter.render, which refuses a dicttoxml it did not patch
-    except ImportError as exc:
-        if exc.name != "dicttoxml":
-            raise
-        print(f"startup error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     asyncio.run(serve(settings))
 
 

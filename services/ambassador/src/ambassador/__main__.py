@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 from podkit import jsonlog
-from podkit.config import load_or_exit
+from podkit.config import exit_on_unsupported, load_or_exit
 from podkit.serve import serve
 
 from ambassador.config import Settings
@@ -23,13 +22,8 @@ logger = logging.getLogger("ambassador")
 def main() -> None:
     settings = load_or_exit(lambda: Settings.from_env(os.environ))
     jsonlog.configure("ambassador", settings.log_level)
-    try:
+    with exit_on_unsupported("uvicorn"):
         from ambassador.server import build_server  # imports ambassador.protocol: refuses another uvicorn
-    except ImportError as exc:
-        if exc.name != "uvicorn":
-            raise
-        print(f"startup error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     server = build_server(settings)
     logger.info("ambassador starting", extra={"upstream": settings.upstream_url})
     serve(server)  # uvicorn's loop from the config: uvloop
