@@ -8,8 +8,10 @@ import json
 
 import pytest
 from login_sidecar.relp import RelpError, frame, read_frame
+from login_sidecar.sinks import SyslogSink
 from login_sidecar.syslog import MessageFormatter, check_sink_url, octet_counted, parse_address
 from podkit.config import ConfigError
+from podkit.shipper import RetryPolicy
 
 EVENT = {
     "event_id": "5f0c7a52-3f7e-4a53-9d59-1c1c3f9b2d10",
@@ -38,6 +40,16 @@ def test_header_fields_are_made_safe_or_nil() -> None:
     assert header == b"<85>1 - pod_with_spaces_ loginpod - " + b"x" * 32 + b" -"
     # Not JSON at all (cannot be in events/, but never a crash): NIL fields, the fallback host, the bytes kept.
     assert MessageFormatter("host name").format(b"\xff not json") == b"<85>1 - host_name loginpod - - - \xff not json"
+
+
+def test_a_batch_is_cut_into_events_at_newlines_only() -> None:
+    """A raw CR is JSON whitespace: the event that holds one is still one message, its JSON intact."""
+    with_cr = json.dumps(EVENT).replace(", ", ",\r").encode()
+    other = json.dumps({**EVENT, "event_id": "other"}).encode()
+    sink = SyslogSink(parse_address("SINK_URL", "syslog+tcp://127.0.0.1:514"), timeout=1, policy=RetryPolicy())
+    messages = sink.messages(with_cr + b"\n" + other + b"\n")
+    assert len(messages) == 2
+    assert [json.loads(m.split(b" - ", 2)[2]) for m in messages] == [EVENT, {**EVENT, "event_id": "other"}]
 
 
 def test_octet_counting_counts_bytes() -> None:

@@ -1,9 +1,11 @@
-"""At-least-once delivery of a batch to an HTTP sink, with the retry rules of Fluent Bit and Vector.
+"""At-least-once delivery of a batch to a sink, with the retry rules of Fluent Bit and Vector.
 
 A batch is retried on connection errors, timeouts, 5xx and 429 (honouring Retry-After) with exponential
-backoff and full jitter, for as long as it takes: the caller's checkpoint does not move until `deliver`
-returns, so nothing is dropped by an outage or a restart. Any other 4xx is final: the sink will never take
-that batch, and the caller dead-letters it.
+backoff and full jitter, for as long as it takes, or until `max_attempts` attempts failed (UNDELIVERED: the
+caller tries again, with a smaller batch say): the caller's checkpoint does not move until the batch is
+delivered, so nothing is dropped by an outage or a restart. Any other 4xx is final: the sink will never take
+that batch, and the caller dead-letters it. `retry` is the loop; `HttpShipper` and the sidecar's syslog sink
+each give it one attempt.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import enum
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -36,8 +38,10 @@ class RetryPolicy:
     max_retry_after: float = 300.0
 
     def backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max, initial * 2**attempt)]."""
-        return random.uniform(0, min(self.max_backoff, self.initial_backoff * (2**attempt)))  # noqa: S311 - jitter, not crypto
+        """Full jitter: uniform in [0, min(max, initial * 2**attempt)] (the exponent capped: an outage of
+        thousands of attempts must not overflow the float)."""
+        ceiling = min(self.max_backoff, self.initial_backoff * (2 ** min(attempt, 64)))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not crypto
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,67 @@ def is_retryable(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
+class AttemptFailed(Exception):
+    """One attempt failed and is to be retried. `reason` labels the retry metric, `detail` the log line;
+    `answer_lost`: the batch went out and may have reached the sink; `retry_after`: what the sink asked for."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        detail: str | None = None,
+        answer_lost: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail or reason
+        self.answer_lost = answer_lost
+        self.status = status
+        self.retry_after = retry_after
+
+
+async def retry(
+    attempt: Callable[[], Awaitable[tuple[Delivery, int | None]]],
+    *,
+    policy: RetryPolicy,
+    sink: str,
+    on_retry: Callable[[str], None] | None = None,
+    max_attempts: int | None = None,
+    prior_failures: int = 0,
+) -> Outcome:
+    """Run `attempt` until it returns (DELIVERED or REJECTED, with a status) or, with `max_attempts`, until that
+    many attempts raised AttemptFailed (UNDELIVERED, after the backoff). `prior_failures` continues the backoff
+    of an earlier call for the same batch. `sink` names it in the log (redacted)."""
+    attempts = 0
+    lost_answer = False
+    resent = 0
+    while True:
+        attempts += 1
+        resent += lost_answer
+        try:
+            delivery, status = await attempt()
+            return Outcome(delivery, status, attempts, lost_answer, resent)
+        except AttemptFailed as failure:
+            lost_answer = lost_answer or failure.answer_lost
+            wait = policy.backoff(prior_failures + attempts - 1)
+            if failure.retry_after is not None:
+                # Never sooner than the sink asked, and still backing off when it asks for 0 every time.
+                wait = min(max(failure.retry_after, wait), policy.max_retry_after)
+            log.warning(
+                "sink delivery failed, will retry",
+                extra={"sink": sink, "reason": failure.detail, "attempt": attempts, "retry_in_s": round(wait, 3)},
+            )
+            if on_retry is not None:
+                on_retry(failure.reason)
+            await asyncio.sleep(wait)
+            if max_attempts is not None and attempts >= max_attempts:
+                return Outcome(Delivery.UNDELIVERED, failure.status, attempts, lost_answer, resent)
+
+
 class HttpShipper:
-    """POSTs batches to one URL; `deliver` returns only when the sink took the batch or refused it for good.
+    """POSTs batches to one URL through `retry`: 2xx is DELIVERED, another 4xx than 408/429 REJECTED.
 
     `on_retry` is called with the reason of each failed attempt (for metrics).
     """
@@ -117,39 +180,26 @@ class HttpShipper:
         """Send until the sink takes or refuses the batch, or, with `max_attempts`, until that many attempts
         failed (UNDELIVERED, after the backoff). `prior_failures` continues the backoff of an earlier call."""
         headers = {**self._headers, **(extra_headers or {})}
-        attempt = 0
-        lost_answer = False
-        resent = 0
-        while True:
-            attempt += 1
-            resent += lost_answer
-            status: int | None = None
-            wait: float | None = None
+
+        async def attempt() -> tuple[Delivery, int | None]:
             try:
                 response = await self._client.post(self.url, content=body, headers=headers)
-                status = response.status_code
-                if 200 <= status < 300:
-                    return Outcome(Delivery.DELIVERED, status, attempt, lost_answer, resent)
-                if not is_retryable(status):
-                    log.warning("sink refused a batch", extra={"sink": self.display_url, "status": status})
-                    return Outcome(Delivery.REJECTED, status, attempt, lost_answer, resent)
-                retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                backoff = self.policy.backoff(prior_failures + attempt - 1)
-                if retry_after is not None:
-                    # Never sooner than the sink asked, and still backing off when it asks for 0 every time.
-                    wait = min(max(retry_after, backoff), self.policy.max_retry_after)
-                reason = f"status {status}"
             except httpx.HTTPError as exc:
-                reason = type(exc).__name__
-                lost_answer = lost_answer or isinstance(exc, _ANSWER_LOST)
-            if wait is None:
-                wait = self.policy.backoff(prior_failures + attempt - 1)
-            log.warning(
-                "sink delivery failed, will retry",
-                extra={"sink": self.display_url, "reason": reason, "attempt": attempt, "retry_in_s": round(wait, 3)},
-            )
-            if self._on_retry is not None:
-                self._on_retry(reason)
-            await asyncio.sleep(wait)
-            if max_attempts is not None and attempt >= max_attempts:
-                return Outcome(Delivery.UNDELIVERED, status, attempt, lost_answer, resent)
+                raise AttemptFailed(type(exc).__name__, answer_lost=isinstance(exc, _ANSWER_LOST)) from exc
+            status = response.status_code
+            if 200 <= status < 300:
+                return Delivery.DELIVERED, status
+            if not is_retryable(status):
+                log.warning("sink refused a batch", extra={"sink": self.display_url, "status": status})
+                return Delivery.REJECTED, status
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            raise AttemptFailed(f"status {status}", status=status, retry_after=retry_after)
+
+        return await retry(
+            attempt,
+            policy=self.policy,
+            sink=self.display_url,
+            on_retry=self._on_retry,
+            max_attempts=max_attempts,
+            prior_failures=prior_failures,
+        )

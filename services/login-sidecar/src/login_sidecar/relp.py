@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from typing import Final
 
 WINDOW: Final = 128
@@ -77,13 +76,12 @@ async def _token(reader: asyncio.StreamReader, limit: int) -> bytes:
 
 
 class RelpSession:
-    """One RELP session over TCP (or TLS); `open` once, `send` batches, `close` when done or broken."""
+    """One RELP session over TCP; `open` once, `send` batches, `close` when done or broken."""
 
-    def __init__(self, host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self._tls = tls
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._txnr = 0
@@ -99,7 +97,7 @@ class RelpSession:
     async def open(self) -> None:
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=self._tls), self.timeout
+                asyncio.open_connection(self.host, self.port), self.timeout
             )
         except (OSError, TimeoutError) as exc:
             raise RelpError(f"cannot connect: {type(exc).__name__}: {exc}") from exc
@@ -112,9 +110,10 @@ class RelpSession:
             raise
 
     async def send(self, messages: list[bytes]) -> None:
-        """Returns once the server acknowledged every message with 200; RelpError otherwise (session aborted)."""
+        """Returns once the server acknowledged every message with 200; RelpError otherwise (session aborted).
+        The session must be open."""
         if self._writer is None:
-            await self.open()
+            raise RelpError("the session is not open")
         try:
             for start in range(0, len(messages), WINDOW):
                 frames, pending = [], set()

@@ -17,7 +17,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
-from podkit.shipper import Delivery, Outcome, RetryPolicy
+from podkit.shipper import AttemptFailed, Delivery, Outcome, RetryPolicy, retry
 
 from login_sidecar.config import Settings
 from login_sidecar.metrics import Metrics
@@ -62,41 +62,36 @@ class SyslogSink:
         self._writer: asyncio.StreamWriter | None = None
 
     async def deliver(self, body: bytes, *, key: str, max_attempts: int, prior_failures: int) -> Outcome:
-        """Send until delivered, or until `max_attempts` attempts failed (UNDELIVERED). An attempt that failed
-        after its messages went out (no ack, or a plain connection that broke) may have delivered them."""
-        messages = [self._formatter.format(line) for line in body.splitlines() if line]
-        attempt = 0
-        possibly_delivered = False
-        resent = 0
-        while True:
-            attempt += 1
-            resent += possibly_delivered
-            connected = False
+        """Send through podkit.shipper.retry until delivered, or until `max_attempts` attempts failed
+        (UNDELIVERED). An attempt that failed after its messages went out (no ack, or a plain connection that
+        broke) may have delivered them."""
+        messages = self.messages(body)
+
+        async def attempt() -> tuple[Delivery, int | None]:
             try:
                 await self._connect()
-                connected = True
-                await self._send(messages)
-                return Outcome(
-                    Delivery.DELIVERED, 200 if self._relp is not None else None, attempt, possibly_delivered, resent
-                )
             except (RelpError, OSError, TimeoutError) as exc:
-                possibly_delivered = possibly_delivered or connected
-                reason = type(exc).__name__
-                wait = self.policy.backoff(prior_failures + attempt - 1)
-                log.warning(
-                    "sink delivery failed, will retry",
-                    extra={
-                        "sink": self.display_url,
-                        "reason": f"{reason}: {exc}",
-                        "attempt": attempt,
-                        "retry_in_s": round(wait, 3),
-                    },
-                )
-                if self._on_retry is not None:
-                    self._on_retry(reason)
-                await asyncio.sleep(wait)
-                if attempt >= max_attempts:
-                    return Outcome(Delivery.UNDELIVERED, None, attempt, possibly_delivered, resent)
+                raise AttemptFailed(type(exc).__name__, detail=f"{type(exc).__name__}: {exc}") from exc
+            try:
+                await self._send(messages)
+            except (RelpError, OSError, TimeoutError) as exc:
+                detail = f"{type(exc).__name__}: {exc}"
+                raise AttemptFailed(type(exc).__name__, detail=detail, answer_lost=True) from exc
+            return Delivery.DELIVERED, 200 if self._relp is not None else None
+
+        return await retry(
+            attempt,
+            policy=self.policy,
+            sink=self.display_url,
+            on_retry=self._on_retry,
+            max_attempts=max_attempts,
+            prior_failures=prior_failures,
+        )
+
+    def messages(self, body: bytes) -> list[bytes]:
+        """One syslog message per event line of an NDJSON batch. Only b"\\n" ends an event: a raw \\r is JSON
+        whitespace inside one (bytes.splitlines would cut the event there)."""
+        return [self._formatter.format(line) for line in body.split(b"\n") if line]
 
     async def _connect(self) -> None:
         """Opens the session or connection if it is not open: nothing of the batch has left when this fails."""
