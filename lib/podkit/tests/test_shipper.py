@@ -181,3 +181,9 @@ async def test_gives_up_after_max_attempts_and_tells_whether_an_answer_was_lost(
     assert (delivered.delivery, delivered.attempts, delivered.possibly_delivered) == (Delivery.DELIVERED, 3, True)
     assert delivered.resent == 2  # both attempts after the lost answer re-sent the batch
     assert [r.headers["idempotency-key"] for r in sink.requests[-3:]] == ["k1"] * 3
+
+
+def test_backoff_stays_bounded_after_thousands_of_failed_attempts() -> None:
+    """The sidecar carries its failure count across calls for one batch: hours of outage must not overflow it."""
+    policy = RetryPolicy(max_backoff=30.0)
+    assert all(0 <= policy.backoff(attempt) <= 30.0 for attempt in (0, 10, 1023, 1024, 5000, 10**6))
