@@ -45,8 +45,12 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     assert with_file is not None
     assert with_file.password == "s3cret"
     assert "s3cret" not in repr(with_file)
+    assert ":pw@" not in repr(settings)
     for env, name in (
         ({"REDIS_URL": "http://redis:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://redis:abc"}, "REDIS_URL"),  # fails in redis' own parser otherwise, at start-up
+        ({"REDIS_URL": "redis://redis:99999"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://[::1"}, "REDIS_URL"),
         ({"REDIS_URL": "redis://r", "REDIS_KEY_PREFIX": "a b"}, "REDIS_KEY_PREFIX"),
         ({"REDIS_URL": "redis://r", "REDIS_TIMEOUT": "0"}, "REDIS_TIMEOUT"),
     ):

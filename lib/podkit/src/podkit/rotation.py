@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from podkit.files import write_atomic
+from podkit.volume import TAIL_VERSION, check_version
 
 log = logging.getLogger("podkit.rotation")
 
@@ -103,10 +104,14 @@ def gap(generations: list[Generation], from_ino: int, to_ino: int) -> Gap | None
 
 
 def reader_position(checkpoint: Path) -> tuple[int, int] | None:
-    """(inode, offset) of the file the reader is on, from its checkpoint's `source` (the sidecar's tail.json:
-    {"source": {"ino": N, "offset": N, ...} | null, ...}); None if it has none (yet) or it cannot be read."""
+    """(inode, offset) of the file the reader is on, from its checkpoint's `source` (the sidecar's tail.json,
+    podkit.volume.TAIL_VERSION: {"version": 1, "source": {"ino": N, "offset": N, ...} | null, ...}); None if it
+    has none (yet), or it cannot be read or is of a version this build does not know (then the writer holds
+    rotated files up to its cap, as without a checkpoint)."""
     try:
-        source = json.loads(checkpoint.read_bytes()).get("source")
+        value = json.loads(checkpoint.read_bytes())
+        check_version(value, TAIL_VERSION, "tail checkpoint")
+        source = value.get("source")
         return (int(source["ino"]), int(source["offset"])) if isinstance(source, dict) else None
     except FileNotFoundError:
         return None

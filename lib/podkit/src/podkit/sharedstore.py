@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 
 from podkit.config import ConfigError, Env
@@ -41,7 +42,7 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True)
 class StoreSettings:
-    url: str
+    url: str = field(repr=False)  # may hold a password
     key_prefix: str = DEFAULT_PREFIX
     timeout: float = 0.5  # seconds, to connect and for each command
     retry_interval: float = 1.0  # after a failure, seconds of failing fast before trying Redis again
@@ -54,7 +55,11 @@ class StoreSettings:
         url = env.raw("REDIS_URL")
         if url is None:
             return None
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parse_url(url)  # type: ignore[no-untyped-call] # what redis' from_url will do with it: a bad port or bracket fails here, not later
+        except ValueError as exc:
+            raise ConfigError("REDIS_URL", f"is not a valid Redis URL: {exc}") from None
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
             raise ConfigError("REDIS_URL", f"must be a redis://, rediss:// or unix:// URL, got {redact(url)!r}")
         prefix = env.str("REDIS_KEY_PREFIX", DEFAULT_PREFIX)

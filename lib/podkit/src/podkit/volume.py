@@ -83,6 +83,9 @@ class Volume:
         return self.checkpoint(SIDECAR, "tail")
 
 
+TAIL_VERSION: Final = 1  # the sidecar's tail.json (login_sidecar.checkpoint), read by the webserver too
+
+
 # Segments ------------------------------------------------------------------------------------------------
 
 
@@ -132,14 +135,21 @@ class SegmentOffset:
         "version" we know (none, the format before versions, reads the same)."""
         if not isinstance(value, Mapping):
             raise ValueError("not a JSON object")
-        version = value.get("version", 0)
-        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= CHECKPOINT_VERSION:
-            raise ValueError(f"unknown checkpoint version {version!r} (this build reads up to {CHECKPOINT_VERSION})")
+        check_version(value, CHECKPOINT_VERSION, "checkpoint")
         number = segment_number(str(value.get("segment")))
         offset = value.get("offset")
         if number is None or not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise ValueError(f"bad segment or offset in {dict(value)!r}")
         return cls(number, offset)
+
+
+def check_version(value: Mapping[str, Any], newest: int, what: str) -> int:
+    """A checkpoint's "version" (0 when it has none: the format written before versions, read the same way);
+    ValueError for one newer than this build reads."""
+    version = value.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= newest:
+        raise ValueError(f"unknown {what} version {version!r} (this build reads up to {newest})")
+    return version
 
 
 def load_json_object(path: Path) -> dict[str, Any] | None:

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from podkit.files import write_json_atomic
-from podkit.volume import CheckpointError, SegmentOffset, load_json_object
+from podkit.volume import TAIL_VERSION, CheckpointError, SegmentOffset, check_version, load_json_object
 
 from login_sidecar.fingerprint import SourcePosition
-
-TAIL_VERSION: Final = 1
 
 
 @dataclass(frozen=True)
@@ -40,9 +37,7 @@ def load_tail(path: Path) -> TailCheckpoint | None:
     if value is None:
         return None
     try:
-        version = value.get("version", 0)  # none: written before versions, the same keys
-        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= TAIL_VERSION:
-            raise ValueError(f"unknown tail checkpoint version {version!r} (this build reads up to {TAIL_VERSION})")
+        check_version(value, TAIL_VERSION, "tail checkpoint")
         written = SegmentOffset.from_json({"segment": value.get("segment"), "offset": value.get("segment_size")})
         source = value.get("source")
         position = None if source is None else SourcePosition.from_json(source)
