@@ -2,8 +2,8 @@
 # The real peers the shared-state and syslog tests start themselves, as root on Debian 12: redis-server
 # (the shared store of issue 10) and rsyslog with rsyslog-relp (imrelp: the external logging service) and
 # rsyslog-gnutls (syslog over TLS).
-# Only the programs: the tests run their own throwaway instances on free loopback ports, so the system
-# daemons the packages enable are stopped and disabled again. Idempotent and quick when all is there.
+# Only the programs: the tests run their own throwaway instances on free loopback ports, so the packages'
+# system daemons are kept from starting while they install (policy-rc.d). Idempotent and quick when all is there.
 set -euo pipefail
 
 log() { printf 'ci-peers: %s\n' "$*" >&2; }

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import podkit_testing
 import pytest
 from localpod_runner import LocalPod
 from podkit.volume import SIDECAR
@@ -59,9 +59,7 @@ def login(pod: LocalPod, client: httpx.Client, username: str) -> str:
 
 
 def metric(pod: LocalPod, port_var: str, name: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{pod.env[port_var]}/metrics", timeout=5).text
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return podkit_testing.metric(f"http://127.0.0.1:{pod.env[port_var]}/metrics", name)
 
 
 def run_paused_rotation(pod: LocalPod) -> tuple[list[str], list[dict[str, Any]]]:

@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubepod import CONTAINERS, K8S, REPO_ROOT, documents, load, load_module, manifests
+from podkit.volume import Volume
 
 OLDEST = "1.29.0"  # native sidecars on by default; the oldest release we support
 NEWEST = kubernetes_validate.latest_version()
@@ -181,7 +182,10 @@ def test_the_volumes_are_shared_as_the_design_says() -> None:
     assert mounts["adapter"]["/shared"] == ("shared", False)
     # the webserver only reads the sidecar's checkpoint there, to keep the events files it has not finished
     assert mounts["webserver"]["/shared"] == ("shared", True)
-    assert env(by_name(POD["spec"])["webserver"])["SIDECAR_TAIL_CHECKPOINT"]["value"].startswith("/shared/state/")
+    tail_checkpoint = str(Volume(Path("/shared")).tail_checkpoint)  # where the sidecar writes it (podkit.volume)
+    assert env(by_name(POD["spec"])["webserver"])["SIDECAR_TAIL_CHECKPOINT"]["value"] == tail_checkpoint
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["webserver"]["environment"]["SIDECAR_TAIL_CHECKPOINT"] == tail_checkpoint
     assert mounts["webserver"]["/etc/loginpod/secrets"] == ("secrets", True)
     assert "/etc/loginpod/secrets" not in mounts["ambassador"] | mounts["login-sidecar"] | mounts["adapter"]
     webserver = env(by_name(POD["spec"])["webserver"])

@@ -13,6 +13,7 @@ from ambassador.sharedlimit import SharedRateLimiter
 from peers import RedisServer
 from podkit.config import ConfigError
 from podkit.sharedstore import SharedStore, StoreSettings, StoreUnavailable, redact
+from podkit_testing import wait_until
 from webserver.sessions import Session
 from webserver.sharedstate import SharedLockout, SharedRevocations
 
@@ -143,11 +144,8 @@ async def test_outage_fails_fast_logs_once_and_recovers(
             try:
                 return not await revocations.is_revoked("sid")
             except StoreUnavailable:
-                await asyncio.sleep(0.05)
                 return False
 
-        for _ in range(200):
-            if await recovered():
-                break
+        await wait_until(recovered, within=10, interval=0.05, what="Redis answering again")
         assert not store.down
         assert any("available again" in r.getMessage() for r in caplog.records)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import podkit_testing
 import pytest
 
 if TYPE_CHECKING:
@@ -35,12 +36,8 @@ def trusted_client(ambassador: Ambassador) -> Iterator[httpx.Client]:
 
 
 def metric(ambassador: Ambassador, name: str, **labels: str) -> float:
-    text = httpx.get(f"{ambassador.url}/metrics", timeout=10).text
-    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
-    for line in text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.split()[-1])
-    return 0.0
+    """0 for a labelled series not counted yet (the client shows none): these tests compare before and after."""
+    return podkit_testing.metric(f"{ambassador.url}/metrics", name, default=0.0, **labels)
 
 
 def assert_json_error(response: httpx.Response, status: int, request_id: str | None = None) -> dict[str, Any]:

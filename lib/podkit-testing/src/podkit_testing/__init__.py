@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -51,6 +52,24 @@ def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def metric(url: str, name: str, *, default: float | None = None, **labels: str) -> float:
+    """The value of sample `name` at `url` (a /metrics endpoint), summed over the series whose labels include
+    `labels`. No such series is an AssertionError (a renamed metric must fail the test), unless `default` is
+    given: for a labelled counter that has not counted yet, which Prometheus' client does not show."""
+    text = httpx.get(url, timeout=10).text
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+    if not values:
+        if default is None:
+            raise AssertionError(f"no series {name}{labels or ''} at {url}")
+        return default
+    return float(sum(values))
 
 
 async def wait_until(
