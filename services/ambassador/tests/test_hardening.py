@@ -20,7 +20,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -136,6 +136,23 @@ def test_a_request_with_an_unknown_framing_never_reaches_the_upstream(
     assert not forwarded(hostile, amb, path)
     assert headers["connection"] == ["close"]
     assert json.loads(body)["request_id"] == headers["x-request-id"][0]
+
+
+def test_a_refusal_by_the_http_layer_is_one_warning_with_the_id_the_client_got(amb: Ambassador) -> None:
+    """An operator finds a refused request by the id its client quotes: one line, not uvicorn's repeat too."""
+    reply = exchange(amb.port, b"GET /ok HTTP/1.1\r\nHost: pod\r\nBad Header: x\r\n\r\n")  # a parser error
+    status, headers, body = split(reply)
+    request_id = headers["x-request-id"][0]
+    assert (status, json.loads(body)["request_id"], headers["cache-control"]) == (400, request_id, ["no-store"])
+
+    def refusal_lines() -> list[dict[str, Any]]:
+        return [line for line in amb.log_lines() if line.get("request_id") == request_id]
+
+    wait_for(refusal_lines, timeout=10, what="the refusal's log line")
+    assert [(line["level"], line["msg"], line["status"]) for line in refusal_lines()] == [
+        ("warning", "request refused by the HTTP layer", 400)
+    ]
+    assert not [line for line in amb.log_lines() if line["msg"] == "Invalid HTTP request received."]
 
 
 def test_a_refusal_pipelined_after_a_request_follows_its_response(amb: Ambassador, hostile: HostileUpstream) -> None:

@@ -36,13 +36,13 @@ request order, and the refusal is the last thing on the connection.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import uvicorn
 
 from ambassador.asgi import Message
+from ambassador.errors import refusal_bytes
 from ambassador.headers import new_request_id
 
 SUBCLASSED_UVICORN: Final = "0.54.0"
@@ -197,7 +197,10 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
         stalled_by_us = self._reading_body and (self.flow.read_paused or self.cycle.waiting_for_100_continue)
         if now < deadline or stalled_by_us:
             # not due, or the body waits for us (flow control, 100 Continue not sent yet), not for the client
-            self._timer_at = max(deadline, now + 0.1) if not stalled_by_us else now + self.body_timeout
+            if stalled_by_us:  # the client's time starts again once we read again
+                self._timer_at = self._deadline = now + self.body_timeout
+            else:
+                self._timer_at = max(deadline, now + 0.1)
             self._timer = self.loop.call_at(self._timer_at, self._check_deadline)
             return
         self._deadline = 0.0
@@ -205,7 +208,6 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
             self.logger.warning("client request body timed out: connection closed", extra={"client": self._peer()})
             self.transport.close()  # the app sees the client gone; the upstream request is abandoned
         elif self._head_bytes > 0:
-            self.logger.warning("client request head timed out: 408", extra={"client": self._peer()})
             self._refuse(408, "request head not received in time")
         else:
             self.transport.close()  # nothing asked: nothing to answer
@@ -220,12 +222,11 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, error: str) -> None:
         """Answers `status` with a JSON error and closes the connection (after the responses before it)."""
         request_id = new_request_id()
-        body = json.dumps({"error": error, "request_id": request_id.decode()}).encode()
-        self._refusal = b"HTTP/1.1 %d %b\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (
-            status,
-            REASONS[status],
-            len(body),
-        ) + b"x-request-id: %b\r\nconnection: close\r\n\r\n%b" % (request_id, body)
+        self._refusal = refusal_bytes(status, REASONS[status], error, request_id)
+        self.logger.warning(
+            "request refused by the HTTP layer",
+            extra={"status": status, "error": error, "request_id": request_id.decode(), "client": self._peer()},
+        )
         self._deadline = 0.0
         self._head_bytes = -1
         in_flight = self.cycle is not None and not self.cycle.response_complete
@@ -236,8 +237,6 @@ class AmbassadorHttpProtocol(HttpToolsProtocol):
             self.transport.close()  # this request's own response has begun: too late for another, cut it
             return
         self._write_refusal()  # about this request (its head or its body): the app's answer, if any, is void
-        if status != 408:
-            self.logger.warning("request refused by the HTTP layer", extra={"status": status, "error": error})
 
     def _write_refusal(self) -> None:
         refusal, self._refusal = self._refusal, b""

@@ -74,11 +74,14 @@ def build_server(settings: Settings, upstream: Upstream | None = None) -> Ambass
         log_config=jsonlog.uvicorn_log_config(SERVICE, settings.log_level),
     )
     # after uvicorn.Config, which configures its loggers
-    logging.getLogger("uvicorn.error").addFilter(drop_aborted_response_traceback)
+    logging.getLogger("uvicorn.error").addFilter(drop_uvicorn_repeats)
     return AmbassadorServer(config)
 
 
-def drop_aborted_response_traceback(record: logging.LogRecord) -> bool:
-    """uvicorn logs an app's exception as an ERROR with a traceback. A response the upstream aborted has
-    been logged already by the app, as one warning with the request id: this drops uvicorn's repeat."""
+def drop_uvicorn_repeats(record: logging.LogRecord) -> bool:
+    """Drops uvicorn's repeats of what the ambassador logged already, as one warning with the request id:
+    the ERROR with a traceback for a response the upstream aborted (the app's line), and the warning for a
+    request its parser rejected (ambassador.protocol's refusal line)."""
+    if record.getMessage() == "Invalid HTTP request received.":
+        return False
     return not (record.exc_info and isinstance(record.exc_info[1], ResponseAborted))
