@@ -231,8 +231,8 @@ class EventWriter:
                 size = files[index].stat().st_size
                 lost = size - offset if index == reading else size
                 log.error(
-                    "deleting an events file the sidecar has not finished: EVENTS_FILE_KEEP_MAX reached; "
-                    "its unread events are lost",
+                    "deleting an events file the sidecar's checkpoint has not passed: EVENTS_FILE_KEEP_MAX "
+                    "reached; its unread events are lost unless the sidecar holds it open",
                     extra={"file": str(files[index]), "unread_bytes": lost, "keep_max": self.keep_max},
                 )
                 if self._on_unread_deleted is not None:

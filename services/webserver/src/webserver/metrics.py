@@ -57,7 +57,9 @@ class Metrics:
         )
         self.events_unread_deleted = Counter(
             "loginpod_webserver_events_unread_deleted_bytes",
-            "Bytes of rotated events files deleted before the sidecar read them (EVENTS_FILE_KEEP_MAX reached).",
+            "Bytes of rotated events files deleted before the sidecar's checkpoint passed them (EVENTS_FILE_KEEP_MAX "
+            "reached): at risk, not all lost (a running sidecar finishes the file it holds open); the sidecar's "
+            "loginpod_sidecar_events_lost_bytes_total counts what it really missed.",
             registry=self.registry,
         )
         self.http_requests = Counter(
@@ -82,10 +84,5 @@ class Metrics:
         self.sessions_revoked = Gauge(
             "loginpod_webserver_sessions_revoked",
             "Logged-out sessions not yet expired (memory store; with REDIS_URL they are in Redis).",
-            registry=self.registry,
-        )
-        self.sessions_refused_store_down = Counter(
-            "loginpod_webserver_sessions_refused_store_down",
-            "Session cookies not accepted because the shared revocation store (Redis) was down.",
             registry=self.registry,
         )

@@ -43,8 +43,7 @@ async def _session_or_none(services: Services, request: Request) -> Session | No
     """For pages: a session whose revocation cannot be checked (Redis down) is not accepted (fail closed)."""
     try:
         return await _session(services, request)
-    except StoreUnavailable:
-        services.metrics.sessions_refused_store_down.inc()
+    except StoreUnavailable:  # counted by the store: shared_store_errors_total{use="revocation"}
         return None
 
 

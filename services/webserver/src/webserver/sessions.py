@@ -69,9 +69,6 @@ class RevokedSessions:
     async def is_revoked(self, session_id: str) -> bool:
         return session_id in self._until
 
-    def __contains__(self, session_id: object) -> bool:
-        return session_id in self._until
-
     def __len__(self) -> int:
         return len(self._until)
 
