@@ -78,3 +78,25 @@ def test_bad_value_exits_2_with_one_line(tmp_path: Path) -> None:
         "config error: SINK_URL: must be a URL with one of http://, https://, relp://, syslog+tls://, syslog+tcp://, "
         "got 'ftp://x'\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("tls", "name"),
+    [
+        ({"SINK_TLS_CA_FILE": "/nonexistent/ca.pem"}, "SINK_TLS_CA_FILE"),
+        ({"SINK_TLS_CA_FILE": "NOT_PEM"}, "SINK_TLS_CA_FILE"),  # a file that is not a certificate
+        ({"SINK_TLS_KEY_FILE": "/some/key.pem"}, "SINK_TLS_KEY_FILE"),  # a key without its certificate
+        ({"SINK_TLS_CERT_FILE": "/nonexistent/cert.pem"}, "SINK_TLS_CERT_FILE"),
+    ],
+)
+def test_tls_files_that_cannot_be_used_name_their_variable(tmp_path: Path, tls: dict[str, str], name: str) -> None:
+    """Read at start-up: a bad file is a config error naming it (exit 2), not a traceback when shipping starts."""
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    env = {
+        "SINK_URL": "syslog+tls://127.0.0.1:6514",
+        **{k: str(not_pem) if v == "NOT_PEM" else v for k, v in tls.items()},
+    }
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(env)
+    assert error.value.name == name

@@ -3,11 +3,12 @@ tables; the paths under SHARED_DIR: podkit.volume)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from podkit.config import Env
+from podkit.config import ConfigError, Env
 from podkit.volume import SIDECAR, Volume
 
 from login_sidecar.syslog import check_sink_url
@@ -42,7 +43,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         env = Env(environ)
         sink_url = env.raw("SINK_URL")
-        return cls(
+        settings = cls(
             source_file=env.path("SOURCE_FILE", "/var/log/loginpod/events.jsonl"),
             shared_dir=env.path("SHARED_DIR", "/shared"),
             metrics_host=env.str("METRICS_HOST", "0.0.0.0"),
@@ -63,6 +64,9 @@ class Settings:
             sink_tls_key_file=_optional_path(env, "SINK_TLS_KEY_FILE"),
             sink_syslog_hostname=env.raw("POD_NAME"),
         )
+        if settings.sink_url is not None and settings.sink_url.startswith("syslog+tls://"):
+            tls_context(settings)  # its files read now: a bad one is a config error at start-up, not a crash later
+        return settings
 
     @property
     def volume(self) -> Volume:
@@ -87,6 +91,25 @@ class Settings:
     @property
     def deadletter_file(self) -> Path:
         return self.volume.deadletter(SERVICE)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifies the receiver (against SINK_TLS_CA_FILE, or the system's CAs); a client certificate if given.
+    Raises ConfigError naming the variable whose file cannot be read or used."""
+    if settings.sink_tls_key_file is not None and settings.sink_tls_cert_file is None:
+        raise ConfigError("SINK_TLS_KEY_FILE", "needs SINK_TLS_CERT_FILE (the certificate of that key)")
+    ca = settings.sink_tls_ca_file
+    try:
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("SINK_TLS_CA_FILE", f"cannot be used: {exc}") from None
+    if settings.sink_tls_cert_file is not None:
+        key = str(settings.sink_tls_key_file) if settings.sink_tls_key_file else None
+        try:
+            context.load_cert_chain(str(settings.sink_tls_cert_file), key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError("SINK_TLS_CERT_FILE", f"cannot be used with its key: {exc}") from None
+    return context
 
 
 def _optional_path(env: Env, name: str) -> Path | None:

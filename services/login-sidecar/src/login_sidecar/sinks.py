@@ -19,21 +19,12 @@ from collections.abc import Callable
 
 from podkit.shipper import AttemptFailed, Delivery, Outcome, RetryPolicy, retry
 
-from login_sidecar.config import Settings
+from login_sidecar.config import Settings, tls_context
 from login_sidecar.metrics import Metrics
 from login_sidecar.relp import RelpError, RelpSession
 from login_sidecar.syslog import MessageFormatter, SyslogAddress, octet_counted, parse_address
 
 log = logging.getLogger("login_sidecar.sinks")
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """Verifies the receiver (against SINK_TLS_CA_FILE, or the system's CAs); a client certificate if given."""
-    context = ssl.create_default_context(cafile=str(settings.sink_tls_ca_file) if settings.sink_tls_ca_file else None)
-    if settings.sink_tls_cert_file is not None:
-        key = str(settings.sink_tls_key_file) if settings.sink_tls_key_file else None
-        context.load_cert_chain(str(settings.sink_tls_cert_file), key)
-    return context
 
 
 class SyslogSink:
