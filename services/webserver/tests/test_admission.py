@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from webserver import admission as admission_module
 from webserver.admission import Overloaded, VerifyAdmission
 
 
@@ -61,3 +62,13 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     release.set()
     await running
     assert (admission.running, admission.waiting) == (0, 0)
+
+
+def test_past_max_clients_the_least_recently_seen_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of counts stays bounded, one eviction per new client and no sort on the event loop."""
+    monkeypatch.setattr(admission_module, "MAX_CLIENTS", 3)
+    admission = VerifyAdmission(slots=1, max_waiting=1)
+    for client in ("a", "b", "c", "a", "d"):
+        admission._score(client)
+    assert list(admission._scores) == ["c", "a", "d"]  # b, seen least recently, went first
+    assert admission._score("a") > admission._score("e")  # a's two earlier attempts still count

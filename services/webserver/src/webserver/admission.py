@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
-MAX_CLIENTS: Final = 100_000  # decayed counts kept; past it the quietest are forgotten
+MAX_CLIENTS: Final = 100_000  # decayed counts kept; past it the least recently seen client is forgotten
 
 
 class Overloaded(Exception):
@@ -68,14 +68,11 @@ class VerifyAdmission:
     def _score(self, client: str) -> float:
         """The client's recent attempts, this one included (each counts 1, halving every half_life)."""
         now = time.monotonic()
-        count, when = self._scores.get(client, (0.0, now))
-        count = count * math.exp(-self._decay * (now - when)) + 1.0
-        if len(self._scores) >= MAX_CLIENTS and client not in self._scores:
-            quiet = sorted(self._scores, key=lambda c: self._scores[c][0])[: MAX_CLIENTS // 10]
-            for name in quiet:
-                del self._scores[name]
-        self._scores[client] = (count, now)
-        return count
+        count, when = self._scores.pop(client, (0.0, now))  # re-inserted last: the dict is in order of attempts
+        self._scores[client] = (count * math.exp(-self._decay * (now - when)) + 1.0, now)
+        if len(self._scores) > MAX_CLIENTS:
+            del self._scores[next(iter(self._scores))]  # the least recently seen: its count has decayed the most
+        return self._scores[client][0]
 
     async def _acquire(self, client: str) -> None:
         score = self._score(client)
