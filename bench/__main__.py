@@ -84,10 +84,12 @@ def run(profile: Profile, args: argparse.Namespace) -> dict[str, Any]:
     wanted = set(args.only.split(",")) if args.only else set(SECTIONS)
     with tempfile.TemporaryDirectory(prefix="bench-", dir=args.work_dir) as tmp:
         work = Path(tmp)
+        # the users file of both pods (16 argon2id hashes): written once
+        users = bench_users(work) if wanted & {"footprint", "proxy", "logins", "pipeline", "overload"} else None
         if wanted & {"footprint", "proxy", "logins", "pipeline"}:
             _say("starting the pod in local mode")
+            assert users is not None
             try:
-                users = bench_users(work)
                 with BenchPod(work / "pod" / ".run", {**POD_ENV, "USERS_FILE": str(users.path)}) as pod:
                     results["pod"] = {
                         "ambassador": pod.ambassador_url,
@@ -123,7 +125,9 @@ def run(profile: Profile, args: argparse.Namespace) -> dict[str, Any]:
                 lambda: backfill.measure(profile.backfill_events, work / "backfill", profile.backfill_timeout_seconds),
             )
         if "overload" in wanted:  # a pod of its own: the flood must not disturb the other figures
-            _section(results, "overload", lambda: overload.measure(bench_users(work).path, work, profile, POD_ENV))
+            assert users is not None
+            users_file = users.path
+            _section(results, "overload", lambda: overload.measure(users_file, work, profile, POD_ENV))
     if "footprint" in wanted and "error" not in results.get("footprint", {"error": ""}):
         results["footprint"]["images"] = footprint.images()
     results["targets"] = targets.evaluate(results)
