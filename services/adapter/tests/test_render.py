@@ -14,9 +14,10 @@ from typing import Any
 
 import dicttoxml
 import pytest
-from adapter.render import PATCHED_VERSION, UnsupportedDicttoxml, check_dicttoxml, render
+from adapter.render import PATCHED_VERSION, check_dicttoxml, render
 from adapter.sanitize import FIELDS, Record, may_hold_forbidden, sanitize
 from lxml import etree
+from podkit.config import UnsupportedRelease
 
 # Text a fuzzer should try: XML's forbidden characters, markup, surrogates, astral characters, non-characters.
 ALPHABETS = [
@@ -168,11 +169,11 @@ def test_another_dicttoxml_is_refused_with_a_clear_error(pristine_dicttoxml: Mod
     newer = ModuleType("dicttoxml")
     newer.__dict__.update(pristine_dicttoxml.__dict__)
     newer.__version__ = "1.8.0"  # type: ignore[attr-defined]
-    with pytest.raises(UnsupportedDicttoxml, match=r"patches dicttoxml 1\.7\.16, but dicttoxml 1\.8\.0 is installed"):
+    with pytest.raises(UnsupportedRelease, match=r"patches dicttoxml 1\.7\.16, but dicttoxml 1\.8\.0 is installed"):
         check_dicttoxml(newer)
     del newer.convert_kv  # renamed away in some release: the patch would have nothing to replace
     newer.__version__ = PATCHED_VERSION  # type: ignore[attr-defined]
-    with pytest.raises(UnsupportedDicttoxml, match="without convert_kv"):
+    with pytest.raises(UnsupportedRelease, match="without convert_kv"):
         check_dicttoxml(newer)
 
 

@@ -13,7 +13,8 @@ from types import ModuleType
 
 import pytest
 import uvicorn
-from ambassador.protocol import SUBCLASSED_UVICORN, UnsupportedUvicorn, check_uvicorn
+from ambassador.protocol import SUBCLASSED_UVICORN, check_uvicorn
+from podkit.config import UnsupportedRelease
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,11 +32,11 @@ def test_another_uvicorn_is_refused_with_both_versions() -> None:
     newer = ModuleType("uvicorn")
     newer.__version__ = "0.99.0"  # type: ignore[attr-defined]
     with pytest.raises(
-        UnsupportedUvicorn, match=r"uvicorn 0\.54\.0's HttpToolsProtocol, but uvicorn 0\.99\.0"
+        UnsupportedRelease, match=r"uvicorn 0\.54\.0's HttpToolsProtocol, but uvicorn 0\.99\.0"
     ) as caught:
         check_uvicorn(newer)
     assert caught.value.name == "uvicorn"
-    with pytest.raises(UnsupportedUvicorn, match="but uvicorn None is installed"):
+    with pytest.raises(UnsupportedRelease, match="but uvicorn None is installed"):
         check_uvicorn(ModuleType("uvicorn"))
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import builtins
 import ipaddress
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
@@ -200,10 +200,32 @@ def exit_on_config_error() -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+class UnsupportedRelease(ImportError):
+    """An installed library is not the release a module patches or subclasses (its `name` is the library's)."""
+
+
+def require_release(
+    module: Any, name: str, version: str, *, user: str, needs: str, pin_file: str, attributes: Sequence[str] = ()
+) -> None:
+    """Raise UnsupportedRelease unless `module` (the library `name`) is release `version` and has `attributes`:
+    `user` (a module of ours) `needs` it so (it patches or subclasses private parts, which any release may
+    change without notice)."""
+    found = getattr(module, "__version__", None)
+    missing = [attribute for attribute in attributes if not hasattr(module, attribute)]
+    if found != version or missing:
+        without = f", without {', '.join(missing)}" if missing else ""
+        raise UnsupportedRelease(
+            f"{user} {needs}, but {name} {found} is installed ({getattr(module, '__file__', '?')}{without});"
+            f" install {name}=={version} ({pin_file} pins it)",
+            name=name,
+        )
+
+
 @contextmanager
 def exit_on_unsupported(library: str) -> Iterator[None]:
-    """For a block that imports a module fenced to one release of `library` (it raises ImportError naming
-    `library` for any other): print `startup error: ...` on stderr and exit with code 2, like a config error."""
+    """For a block that imports a module fenced to one release of `library` (require_release raises an
+    ImportError naming `library` for any other): print `startup error: ...` on stderr and exit with code 2,
+    like a config error."""
     try:
         yield
     except ImportError as exc:

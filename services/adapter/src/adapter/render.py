@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import dicttoxml
+from podkit.config import require_release
 
 from adapter.sanitize import Record
 
@@ -45,21 +46,18 @@ PATCHED_VERSION: Final = "1.7.16"
 _PATCHED: Final = ("LOG", "make_valid_xml_name", "unicode_me", "wrap_cdata", "escape_xml", "convert_kv")
 
 
-class UnsupportedDicttoxml(ImportError):
-    """The installed dicttoxml is not the release the patches below were written and tested for."""
-
-
 def check_dicttoxml(module: Any) -> None:
-    """Raise UnsupportedDicttoxml unless `module` is dicttoxml PATCHED_VERSION with every function we patch."""
-    version = getattr(module, "__version__", None)
-    missing = [name for name in _PATCHED if not hasattr(module, name)]
-    if version != PATCHED_VERSION or missing:
-        raise UnsupportedDicttoxml(
-            f"adapter.render patches dicttoxml {PATCHED_VERSION}, but dicttoxml {version} is installed"
-            f" ({getattr(module, '__file__', '?')}{', without ' + ', '.join(missing) if missing else ''});"
-            f" install dicttoxml=={PATCHED_VERSION} (services/adapter/pyproject.toml pins it)",
-            name="dicttoxml",
-        )
+    """Raise podkit.config.UnsupportedRelease unless `module` is dicttoxml PATCHED_VERSION with every function
+    we patch (the patches below were written and tested for that release)."""
+    require_release(
+        module,
+        "dicttoxml",
+        PATCHED_VERSION,
+        user="adapter.render",
+        needs=f"patches dicttoxml {PATCHED_VERSION}",
+        pin_file="services/adapter/pyproject.toml",
+        attributes=_PATCHED,
+    )
 
 
 check_dicttoxml(dicttoxml)

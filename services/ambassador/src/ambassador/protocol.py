@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import uvicorn
+from podkit.config import require_release
 
 from ambassador.asgi import Message
 from ambassador.errors import refusal_bytes
@@ -48,22 +49,17 @@ from ambassador.headers import new_request_id
 SUBCLASSED_UVICORN: Final = "0.54.0"
 
 
-class UnsupportedUvicorn(ImportError):
-    """The installed uvicorn is not the release whose private HttpToolsProtocol this module subclasses."""
-
-
 def check_uvicorn(module: Any) -> None:
-    """Raise UnsupportedUvicorn unless `module` is uvicorn SUBCLASSED_UVICORN: the protocol below overrides
-    and reads private parts of uvicorn's (its callbacks, cycle, flow control, send_400_response), which any
-    release may change without notice."""
-    version = getattr(module, "__version__", None)
-    if version != SUBCLASSED_UVICORN:
-        raise UnsupportedUvicorn(
-            f"ambassador.protocol subclasses uvicorn {SUBCLASSED_UVICORN}'s HttpToolsProtocol, but uvicorn {version}"
-            f" is installed ({getattr(module, '__file__', '?')}); install uvicorn=={SUBCLASSED_UVICORN}"
-            " (services/ambassador/pyproject.toml pins it)",
-            name="uvicorn",
-        )
+    """Raise podkit.config.UnsupportedRelease unless `module` is uvicorn SUBCLASSED_UVICORN: the protocol below
+    overrides and reads private parts of uvicorn's (its callbacks, cycle, flow control, send_400_response)."""
+    require_release(
+        module,
+        "uvicorn",
+        SUBCLASSED_UVICORN,
+        user="ambassador.protocol",
+        needs=f"subclasses uvicorn {SUBCLASSED_UVICORN}'s HttpToolsProtocol",
+        pin_file="services/ambassador/pyproject.toml",
+    )
 
 
 check_uvicorn(uvicorn)  # before importing the private module, which another release may not have
