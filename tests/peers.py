@@ -7,27 +7,20 @@ started again on the same port mid-test.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
 from pathlib import Path
 
-import pytest
-from podkit_testing import free_port, wait_for
-
-REQUIRE = os.environ.get("LOGINPOD_REQUIRE_PEERS") == "1" or os.environ.get("LOGINPOD_REQUIRE_CONTAINERS") == "1"
+from podkit_testing import free_port, skip_or_fail, wait_for
 
 
 def need(program: str) -> str:
     """The program's path; skip (or fail, in CI) when it is not installed."""
     path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/usr/bin:/sbin:/bin")
     if path is None:
-        message = f"{program} is not installed (as root, `make test` installs it with ops/ci-peers.sh)"
-        if REQUIRE:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"{program} is not installed (as root, `make test` installs it with ops/ci-peers.sh)")
     return path
 
 

@@ -15,26 +15,18 @@ import subprocess
 import tarfile
 import uuid
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import docker
 import httpx
-import pytest
 from docker.models.containers import Container
+from podkit_testing import skip_or_fail
 from support import REPO_ROOT, read_events, read_xml_events, wait_for
 
 COMPOSE_FILES = (REPO_ROOT / "docker-compose.yml", Path(__file__).with_name("compose.test.yml"))
 SERVICES = ("webserver", "ambassador", "login-sidecar", "adapter")
 VERSION = os.environ.get("LOGINPOD_VERSION", "0.1.0")
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
-REQUIRE_ENV = "LOGINPOD_REQUIRE_CONTAINERS"
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip on a developer machine; fail where CI said the containers must be tested."""
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def docker_engine() -> docker.DockerClient:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from composepod import DEMO_PASSWORD, DEMO_USER, ComposePod, skip_or_fail, tag_agent
+from composepod import DEMO_PASSWORD, DEMO_USER, ComposePod, tag_agent
+from podkit_testing import skip_or_fail
 from support import free_port, wait_for
 from webdriver import Browser, browser_programs
 

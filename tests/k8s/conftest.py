@@ -14,7 +14,8 @@ import pytest
 # The tests import their helper module (kubepod) from this directory; pytest's pythonpath holds tests/ only.
 sys.path.append(str(Path(__file__).parent))
 
-from kubepod import REPO_ROOT, PodmanPod, skip_or_fail
+from kubepod import REPO_ROOT, PodmanPod
+from podkit_testing import skip_or_fail
 from support import free_port
 
 

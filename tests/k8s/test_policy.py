@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from kubepod import REPO_ROOT, manifests, skip_or_fail, venv_tool
+from kubepod import REPO_ROOT, manifests, venv_tool
+from podkit_testing import skip_or_fail
 
 # checkov's pins clash with lock.txt's, so it has a venv of its own (`make tools`, ops/ci-k8s.sh).
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-tools" / "checkov" / "bin" / "checkov"))

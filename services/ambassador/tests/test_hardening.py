@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
 import uuid
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from podkit_testing import wait_for
+from podkit_testing import skip_or_fail, wait_for
 
 if TYPE_CHECKING:
     from conftest import Ambassador, HostileUpstream
@@ -379,16 +378,11 @@ def test_an_aborted_response_is_one_warning_with_the_request_id(amb: Ambassador)
 
 # --- nginx as the reference ---------------------------------------------------------------------------
 
-REQUIRE_ENV = "LOGINPOD_REQUIRE_CONTAINERS"  # CI's "every real peer must be there"
-
 
 @pytest.fixture(scope="module")
 def nginx(hostile: HostileUpstream) -> Iterator[NginxProxy]:
     if shutil.which("nginx") is None and shutil.which("nginx", path="/usr/sbin") is None:
-        reason = "nginx is not installed (ops/ci-nginx.sh installs it as root)"
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail("nginx is not installed (ops/ci-nginx.sh installs it as root)")
     from bench.nginx import NginxProxy  # the benchmark's nginx runner (importable from the repository root)
 
     with NginxProxy(hostile.port) as proxy:

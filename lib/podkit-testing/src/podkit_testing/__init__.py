@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,6 +52,18 @@ def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+REQUIRE_ENV = "LOGINPOD_REQUIRE_CONTAINERS"  # CI's "every engine and real peer must be there"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip on a developer machine that lacks an engine or a peer; fail where CI said they must be tested."""
+    import pytest  # only under pytest: the benchmarks import this package too
+
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 def metric(url: str, name: str, *, default: float | None = None, **labels: str) -> float:
