@@ -257,6 +257,7 @@ def refused_port() -> Iterator[int]:
 SECOND = b"HTTP/1.1 302 Found\r\nSet-Cookie: session=evil\r\nLocation: /evil\r\nContent-Length: 4\r\n\r\nevil"
 HOSTILE_REPLIES = {
     "/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/http10": b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",  # an older upstream (Via names its version)
     "/extra-after-length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a=good\r\n\r\nhello" + SECOND,
     "/extra-after-204": b"HTTP/1.1 204 No Content\r\nSet-Cookie: a=good\r\n\r\n" + SECOND,
     "/extra-after-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=good\r\n\r\n"

@@ -358,6 +358,8 @@ def test_via_is_added_both_ways(amb: Ambassador) -> None:
     assert status == 200
     assert b"\r\nvia: 1.1 edge, 1.1 ambassador\r\n" in body.lower()
     assert headers["via"] == ["1.1 upstream-cache, 1.1 ambassador"]
+    # each hop names the protocol version it received the message with: an HTTP/1.0 upstream's answer
+    assert split(exchange(amb.port, get("/http10")))[1]["via"] == ["1.0 ambassador"]
 
 
 def test_an_aborted_response_is_one_warning_with_the_request_id(amb: Ambassador) -> None:

@@ -114,7 +114,7 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
                 raise
             break
 
-        extensions_out = {"http_version": b"HTTP/1.1", "reason_phrase": conn.reason}
+        extensions_out = {"http_version": conn.http_version, "reason_phrase": conn.reason}
         return httpx.Response(
             conn.status,
             headers=conn.headers,
@@ -187,6 +187,7 @@ class _Connection(asyncio.Protocol):
         self.until_close = True
         self.keep_alive = False
         self.status = 0
+        self.http_version = b"HTTP/1.1"
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
@@ -275,6 +276,7 @@ class _Connection(asyncio.Protocol):
             self.reason = b""
             return
         self.status = status
+        self.http_version = b"HTTP/" + self._parser.get_http_version().encode("ascii")
         self.head_done = True
         self.keep_alive = self._parser.should_keep_alive()  # llhttp forgets it once the message is complete
         if self.head_request or status in (204, 304):
